@@ -1,0 +1,179 @@
+//! One error type for every lesson, and the `main` wrapper that reports it.
+//!
+//! The contract with the reader: bad usage gets one line on stderr and exit status 2; a
+//! failing system call gets one line naming the call and what its errno means, and exit
+//! status 1. A lesson never shows a panic or a backtrace for something the user did.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use nix::errno::Errno;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug)]
+pub enum Error {
+    /// A system call failed. Reported as `mmap: Cannot allocate memory (ENOMEM)`; exit 1.
+    Sys { call: &'static str, errno: Errno },
+    /// The user asked for something that cannot work; the text says what to do instead. Exit 2.
+    Usage(String),
+    /// The lesson detected something wrong that is not a single failed call. Exit 1.
+    Failed(String),
+}
+
+impl Error {
+    /// For `.map_err(Error::sys("mmap"))` after a nix call.
+    pub fn sys(call: &'static str) -> impl FnOnce(Errno) -> Error {
+        move |errno| Error::Sys { call, errno }
+    }
+
+    /// The exit status this error ends the lesson with.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Sys { .. } | Error::Failed(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Sys { call, errno } => write!(f, "{call}: {} ({errno:?})", strerror(*errno)),
+            Error::Usage(text) | Error::Failed(text) => f.write_str(text),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// The C library's words for an errno, as `perror` and `strerror` print them.
+fn strerror(errno: Errno) -> String {
+    let text = std::io::Error::from(errno).to_string(); // "No such file or directory (os error 2)"
+    match text.rsplit_once(" (os error") {
+        Some((meaning, _)) => meaning.to_string(),
+        None => text,
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Self {
+        Error::Failed(err.to_string())
+    }
+}
+
+/// Runs a lesson: parses its options with clap, calls `lesson`, and turns the outcome into
+/// the exit status. Every lesson's `fn main` is a single call to this.
+pub fn main<Args: clap::Parser>(lesson: impl FnOnce(Args) -> Result<()>) -> ExitCode {
+    // A panic is a bug in the lesson, not the user's fault; still, one line, no backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let place = info
+            .location()
+            .map(|l| format!(" at {l}"))
+            .unwrap_or_default();
+        eprintln!("error: {message}{place}");
+    }));
+
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(err) => return usage_error(err),
+    };
+    match lesson(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(err.exit_status())
+        }
+    }
+}
+
+/// A clap value parser for counts and sizes: a whole number, at least 1.
+/// (`value_parser = common::positive`)
+pub fn positive(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a whole number, at least 1".into()),
+    }
+}
+
+/// `--help` and `--version` print in full and succeed; any other parse error is cut to its
+/// first line (clap's own words: what was wrong) plus a pointer to `--help`.
+fn usage_error(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("{}", one_line(&err.to_string()));
+    ExitCode::from(2)
+}
+
+fn one_line(clap_message: &str) -> String {
+    let first = clap_message.lines().next().unwrap_or("error: bad usage");
+    format!("{first} (see --help)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser, Debug)]
+    struct Args {
+        #[arg(long, value_parser = positive)]
+        pages: u64,
+    }
+
+    #[test]
+    fn positive_takes_whole_numbers_from_one() {
+        assert_eq!(positive("1"), Ok(1));
+        assert_eq!(positive("0"), Err("must be at least 1".into()));
+        assert!(positive("-1").is_err());
+        assert!(
+            positive("lots")
+                .unwrap_err()
+                .starts_with("expected a whole number")
+        );
+    }
+
+    #[test]
+    fn system_call_error_names_the_call_and_the_errno() {
+        let err = Error::sys("mmap")(Errno::ENOMEM);
+        assert_eq!(err.to_string(), "mmap: Cannot allocate memory (ENOMEM)");
+        assert_eq!(err.exit_status(), 1);
+    }
+
+    #[test]
+    fn usage_error_exits_2_and_keeps_its_text() {
+        let err = Error::Usage("--pages must be at least 1".into());
+        assert_eq!(err.to_string(), "--pages must be at least 1");
+        assert_eq!(err.exit_status(), 2);
+    }
+
+    #[test]
+    fn clap_errors_are_cut_to_one_line() {
+        for argv in [&["t", "--pages", "0"][..], &["t", "--nope"], &["t"]] {
+            let err = Args::try_parse_from(argv).unwrap_err();
+            let line = one_line(&err.to_string());
+            assert!(!line.contains('\n'), "{line:?}");
+            assert!(line.starts_with("error: "), "{line:?}");
+            assert!(line.ends_with("(see --help)"), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_option_is_named_in_the_line() {
+        let err = Args::try_parse_from(["t", "--nope"]).unwrap_err();
+        assert!(one_line(&err.to_string()).contains("'--nope'"));
+    }
+}

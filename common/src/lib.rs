@@ -1,0 +1,37 @@
+//! Plumbing every lesson shares, so that a lesson's own files show only its topic.
+//!
+//! - [`fork_child`] runs a closure in a forked child and hands back a [`Child`] to wait on.
+//!   It enforces the two rules of forking from Rust: the process must be single-threaded,
+//!   and everything buffered must be flushed first (or the child prints it a second time).
+//! - [`parent!`] and [`child!`] print the tagged lines of a lesson's lab notebook.
+//! - [`Error`] and [`main`]: a lesson returns `Result` all the way up; `main` turns a
+//!   failure into one line on stderr and exit status 1 (2 for bad usage), never a panic.
+
+mod error;
+mod fork;
+
+pub use error::{Error, Result, main, positive};
+pub use fork::{Child, Exit, fork_child, thread_count};
+
+/// Prints one line of the parent's story: `[parent] ...`.
+#[macro_export]
+macro_rules! parent {
+    ($($arg:tt)*) => { ::std::println!("[parent] {}", ::std::format_args!($($arg)*)) };
+}
+
+/// Prints one line of a child's story: `[child]  ...` (padded to line up with `[parent]`).
+#[macro_export]
+macro_rules! child {
+    ($($arg:tt)*) => { ::std::println!("[child]  {}", ::std::format_args!($($arg)*)) };
+}
+
+/// Prints a section heading, the way every lesson separates the steps of its story:
+/// a blank line (except before the first heading), then `== title`.
+pub fn section(title: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STARTED: AtomicBool = AtomicBool::new(false);
+    if STARTED.swap(true, Ordering::Relaxed) {
+        println!();
+    }
+    println!("== {title}");
+}

@@ -1,0 +1,95 @@
+//! The snapshot settings every lesson's `tests/output.rs` shares.
+//!
+//! All `.snap` files live in this folder, so the book can include them by one fixed path
+//! (`{{#include ../../snapshots/NAME.snap:5:}}`: line 5 is where insta's header ends).
+//!
+//! What changes from run to run is replaced by a named placeholder, never by loosening
+//! what the test compares. The lessons cooperate by printing such values in fixed words:
+//!
+//! | the lesson prints            | the snapshot shows     |
+//! |------------------------------|------------------------|
+//! | `parent pid 4242`            | `parent pid [PARENT]`  |
+//! | `child pid 4243`             | `child pid [CHILD]`    |
+//! | `/proc/4242/maps`            | `/proc/[PID]/maps`     |
+//! | `0x7f3a5c000000`             | `[ADDR]`               |
+//! | `7f3a5c000000-7f3a5c002000`  | `[ADDR]-[ADDR]`        |
+//! | `inode 123456`               | `inode [INODE]`        |
+//! | `/tmp/.tmpXyZ123`            | `[TMPDIR]`             |
+//! | `took 1.2 ms`                | `took [TIME]`          |
+
+use std::process::Output;
+
+/// insta settings: snapshots in this folder, no module prefix, and the filters above.
+pub fn settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(env!("CARGO_MANIFEST_DIR"));
+    settings.set_prepend_module_to_snapshot(false);
+    for (pattern, replacement) in FILTERS {
+        settings.add_filter(pattern, *replacement);
+    }
+    settings
+}
+
+const FILTERS: &[(&str, &str)] = &[
+    (r"\bparent pid \d+", "parent pid [PARENT]"),
+    (r"\bchild pid \d+", "child pid [CHILD]"),
+    (r"/proc/\d+/", "/proc/[PID]/"),
+    (r"\b[0-9a-f]{8,16}-[0-9a-f]{8,16}\b", "[ADDR]-[ADDR]"),
+    (r"\b0x[0-9a-f]{8,16}\b", "[ADDR]"),
+    (r"\binode \d+", "inode [INODE]"),
+    (r"(/[^/\s]+)*/\.tmp[A-Za-z0-9]{6,}", "[TMPDIR]"),
+    (r"\btook \d+(\.\d+)? ?(ns|µs|ms|s)\b", "took [TIME]"),
+];
+
+/// The stdout of a lesson run that must succeed quietly: exit status 0, nothing on stderr.
+pub fn success(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the lesson failed ({}):\n{stderr}",
+        output.status
+    );
+    assert!(stderr.is_empty(), "the lesson wrote to stderr:\n{stderr}");
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+/// One failing run as the chapter shows it: the command, the one line it printed on
+/// stderr, and its exit status. Checks that it is one line, with nothing on stdout, and the
+/// status the lesson contract asks for (2 for bad usage, 1 for a failed call).
+pub fn failure(command_line: &str, output: &Output, expected_status: i32) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(expected_status),
+        "`{command_line}` should exit with {expected_status}; stderr:\n{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "`{command_line}` should print one line:\n{stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "`{command_line}` printed on stdout"
+    );
+    format!("$ {command_line}\n{stderr}[exit status {expected_status}]\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_named_value_is_replaced_and_the_rest_kept() {
+        let text = "[parent] parent pid 4242 forked child pid 4243\n\
+                    see /proc/4242/maps: 7f3a5c000000-7f3a5c002000 rw-s at 0x7f3a5c000000\n\
+                    file /tmp/.tmpXyZ123/data, inode 1234567, took 1.25 ms; 8192 bytes";
+        settings().bind(|| {
+            insta::assert_snapshot!(text, @r"
+            [parent] parent pid [PARENT] forked child pid [CHILD]
+            see /proc/[PID]/maps: [ADDR]-[ADDR] rw-s at [ADDR]
+            file [TMPDIR]/data, inode [INODE], took [TIME]; 8192 bytes
+            ");
+        });
+    }
+}
