@@ -6,12 +6,15 @@
 //! - [`parent!`] and [`child!`] print the tagged lines of a lesson's lab notebook.
 //! - [`Error`] and [`main`]: a lesson returns `Result` all the way up; `main` turns a
 //!   failure into one line on stderr and exit status 1 (2 for bad usage), never a panic.
+//! - [`run_tests`] runs the tests of a `harness = false` test target, for tests that fork.
 
 mod error;
 mod fork;
+mod harness;
 
 pub use error::{Error, Result, main, positive};
 pub use fork::{Child, Exit, fork_child, thread_count};
+pub use harness::run_tests;
 
 /// Prints one line of the parent's story: `[parent] ...`.
 #[macro_export]

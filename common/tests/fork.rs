@@ -19,45 +19,15 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let tests: &[(&str, fn())] = &[
-        (
-            "child_exit_status_is_reported",
-            child_exit_status_is_reported,
-        ),
-        (
-            "child_panic_becomes_status_101",
-            child_panic_becomes_status_101,
-        ),
-        (
-            "child_killed_by_signal_is_reported",
-            child_killed_by_signal_is_reported,
-        ),
-        (
-            "dropping_an_unwaited_child_kills_and_reaps_it",
-            dropping_an_unwaited_child_kills_and_reaps_it,
-        ),
-        ("partial_line_is_printed_once", partial_line_is_printed_once),
+    common::run_tests!(
+        child_exit_status_is_reported,
+        child_panic_becomes_status_101,
+        child_killed_by_signal_is_reported,
+        dropping_an_unwaited_child_kills_and_reaps_it,
+        partial_line_is_printed_once,
         // Last: it makes this process multi-threaded for a moment.
-        (
-            "fork_is_refused_with_two_threads",
-            fork_is_refused_with_two_threads,
-        ),
-    ];
-    let mut failed = 0;
-    for (name, test) in tests {
-        let outcome = std::panic::catch_unwind(test);
-        println!(
-            "test {name} ... {}",
-            if outcome.is_ok() { "ok" } else { "FAILED" }
-        );
-        failed += outcome.is_err() as usize;
-    }
-    println!("\n{} passed; {failed} failed", tests.len() - failed);
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+        fork_is_refused_with_two_threads,
+    )
 }
 
 fn child_exit_status_is_reported() {
