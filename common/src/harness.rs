@@ -10,11 +10,19 @@ use std::process::ExitCode;
 /// A test fails by panicking; its message (an assertion's text) is printed by the panic
 /// hook. Exit status 0 only if every test passed.
 pub fn run_tests(tests: &[(&str, fn())]) -> ExitCode {
-    println!("\nrunning {} tests (one process, one thread: these tests fork)", tests.len());
+    println!(
+        "\nrunning {} tests (one process, one thread: these tests fork)",
+        tests.len()
+    );
+    // A failing check's message is the lesson; print it plainly, without a backtrace.
+    std::panic::set_hook(Box::new(|info| println!("\n  {}\n", crate::panic_message(info))));
     let mut failed = Vec::new();
     for (name, test) in tests {
         let outcome = std::panic::catch_unwind(test);
-        println!("test {name} ... {}", if outcome.is_ok() { "ok" } else { "FAILED" });
+        println!(
+            "test {name} ... {}",
+            if outcome.is_ok() { "ok" } else { "FAILED" }
+        );
         if outcome.is_err() {
             failed.push(*name);
         }
@@ -25,7 +33,11 @@ pub fn run_tests(tests: &[(&str, fn())]) -> ExitCode {
         tests.len() - failed.len(),
         failed.len()
     );
-    if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// `run_tests!(first, second)` runs the test functions `first` and `second` with

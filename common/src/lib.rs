@@ -38,3 +38,17 @@ pub fn section(title: &str) {
     }
     println!("== {title}");
 }
+
+/// A panic's message and where it happened, on one line: `not yet implemented (at src/x.rs:3:5)`.
+fn panic_message(info: &std::panic::PanicHookInfo) -> String {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("panic");
+    match info.location() {
+        Some(place) => format!("{message} (at {place})"),
+        None => message.to_string(),
+    }
+}

@@ -98,10 +98,56 @@ impl Mapping {
         self.len == 0
     }
 
+    /// How many bytes are really mapped: `len` rounded up to whole pages. All of them are
+    /// ours to use, not only the `len` we asked for.
+    pub fn mapped_len(&self) -> usize {
+        self.len.next_multiple_of(page_size())
+    }
+
+    /// Copies `bytes` into the mapped pages at `offset` (which must leave room for them).
+    ///
+    /// # Safety
+    /// Those bytes must be writable, and no other thread or process may read or write them
+    /// while this runs: sharing them safely is what later lessons' locks are for.
+    pub unsafe fn write_at(&self, offset: usize, bytes: &[u8]) {
+        assert!(
+            offset
+                .checked_add(bytes.len())
+                .is_some_and(|end| end <= self.mapped_len())
+        );
+        // SAFETY: in bounds (asserted); the caller promises writability and exclusivity.
+        unsafe {
+            self.as_ptr()
+                .add(offset)
+                .copy_from_nonoverlapping(bytes.as_ptr(), bytes.len())
+        }
+    }
+
+    /// Copies `len` bytes out of the mapping, from `offset`.
+    ///
+    /// # Safety
+    /// Those bytes must be readable, and no other thread or process may write them while
+    /// this runs.
+    pub unsafe fn read_at(&self, offset: usize, len: usize) -> Vec<u8> {
+        assert!(
+            offset
+                .checked_add(len)
+                .is_some_and(|end| end <= self.mapped_len())
+        );
+        let mut bytes = vec![0; len];
+        // SAFETY: in bounds (asserted); the caller promises readability and no writer.
+        unsafe {
+            self.as_ptr()
+                .add(offset)
+                .copy_to_nonoverlapping(bytes.as_mut_ptr(), len)
+        };
+        bytes
+    }
+
     /// Changes the protection of the pages covering `offset..offset + len`.
     /// `offset` must be a multiple of the page size (the kernel says EINVAL otherwise).
     pub fn protect(&self, offset: usize, len: usize, prot: ProtFlags) -> Result<()> {
-        let mapped = self.len.next_multiple_of(page_size());
+        let mapped = self.mapped_len();
         if offset.checked_add(len).is_none_or(|end| end > mapped) {
             return Err(Error::Failed(format!(
                 "protect: {offset}+{len} reaches past the {mapped} mapped bytes"

@@ -83,7 +83,7 @@ fn show_what_was_mapped(mapping: &Mapping) -> Result<()> {
 fn read_and_write(mapping: &Mapping) -> Result<()> {
     section("3. Fresh pages read as zero; what we write stays");
     let p = mapping.as_ptr();
-    let last = mapping.len().next_multiple_of(page_size()) - 1;
+    let last = mapping.mapped_len() - 1;
     // SAFETY: offsets 0, len-1 and `last` all lie in the mapped pages, which are readable;
     // no other process exists yet, so nobody writes them while we read.
     let (first, end, tail) = unsafe { (*p, *p.add(mapping.len() - 1), *p.add(last)) };
@@ -97,7 +97,7 @@ fn read_and_write(mapping: &Mapping) -> Result<()> {
     println!(
         "wrote {:?} at offset 0, read back {:?}",
         "hello",
-        read_text(mapping, 5)
+        read_text(mapping)
     );
     Ok(())
 }
@@ -112,7 +112,7 @@ fn protect_and_trespass(mapping: &Mapping) -> Result<()> {
         "mprotect(PROT_READ); /proc/self/maps now says {}",
         entry.perms
     );
-    println!("reading still works: {:?}", read_text(mapping, 5));
+    println!("reading still works: {:?}", read_text(mapping));
 
     let p = mapping.as_ptr();
     let child = fork_child(|| {
@@ -130,7 +130,7 @@ fn protect_and_trespass(mapping: &Mapping) -> Result<()> {
     parent!("child pid {pid} {exit}");
     parent!(
         "the shared page still reads {:?}: the write never happened",
-        read_text(mapping, 5)
+        read_text(mapping)
     );
     Ok(())
 }
@@ -155,14 +155,9 @@ fn unmap(mapping: Mapping) -> Result<()> {
 }
 // ANCHOR_END: unmap
 
-fn read_text(mapping: &Mapping, len: usize) -> String {
-    let mut bytes = vec![0u8; len];
-    // SAFETY: `len` bytes from offset 0 are mapped and readable; the only other process
-    // (the child in step 4) never managed to write.
-    unsafe {
-        mapping
-            .as_ptr()
-            .copy_to_nonoverlapping(bytes.as_mut_ptr(), len)
-    };
-    String::from_utf8_lossy(&bytes).into_owned()
+/// The first five bytes of the mapping, as text.
+fn read_text(mapping: &Mapping) -> String {
+    // SAFETY: the pages are readable, and the only other process (step 4's child) never
+    // manages to write.
+    String::from_utf8_lossy(&unsafe { mapping.read_at(0, 5) }).into_owned()
 }
