@@ -65,8 +65,16 @@ fn every_include_names_a_file_and_anchor_that_exist() {
             }
         }
     }
-    assert!(count > 0, "found no includes at all in {}", book_src().display());
-    assert!(problems.is_empty(), "broken includes:\n{}", problems.join("\n"));
+    assert!(
+        count > 0,
+        "found no includes at all in {}",
+        book_src().display()
+    );
+    assert!(
+        problems.is_empty(),
+        "broken includes:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -74,7 +82,10 @@ fn every_chapter_in_the_summary_exists() {
     let summary = fs::read_to_string(book_src().join("SUMMARY.md")).unwrap();
     for link in summary.split("](").skip(1) {
         let target = link.split(')').next().unwrap();
-        assert!(book_src().join(target).exists(), "SUMMARY.md links to missing {target}");
+        assert!(
+            book_src().join(target).exists(),
+            "SUMMARY.md links to missing {target}"
+        );
     }
 }
 
