@@ -15,7 +15,9 @@ pub fn run_tests(tests: &[(&str, fn())]) -> ExitCode {
         tests.len()
     );
     // A failing check's message is the lesson; print it plainly, without a backtrace.
-    std::panic::set_hook(Box::new(|info| println!("\n  {}\n", crate::panic_message(info))));
+    std::panic::set_hook(Box::new(|info| {
+        println!("\n  {}\n", crate::panic_message(info))
+    }));
     let mut failed = Vec::new();
     for (name, test) in tests {
         let outcome = std::panic::catch_unwind(test);

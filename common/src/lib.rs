@@ -1,8 +1,9 @@
 //! Plumbing every lesson shares, so that a lesson's own files show only its topic.
 //!
 //! - [`fork_child`] runs a closure in a forked child and hands back a [`Child`] to wait on.
-//!   It enforces the two rules of forking from Rust: the process must be single-threaded,
-//!   and everything buffered must be flushed first (or the child prints it a second time).
+//!   It keeps the three rules of forking from Rust: only a single-threaded process forks;
+//!   everything buffered is flushed first (or the child prints it a second time); the
+//!   child leaves with `_exit`, never running the parent's destructors.
 //! - [`parent!`] and [`child!`] print the tagged lines of a lesson's lab notebook.
 //! - [`Error`] and [`main`]: a lesson returns `Result` all the way up; `main` turns a
 //!   failure into one line on stderr and exit status 1 (2 for bad usage), never a panic.

@@ -47,7 +47,10 @@ fn checked_size(bytes: u64) -> Result<usize> {
 
 // ANCHOR: ask
 fn ask_for_memory(len: usize) -> Result<Mapping> {
-    section(&format!("1. Ask the kernel for {len} bytes"));
+    section(&format!(
+        "1. Ask the kernel for {len} byte{}",
+        if len == 1 { "" } else { "s" }
+    ));
     println!("page size: {} bytes", page_size());
     let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
     let mapping = Mapping::anonymous(len, prot, PG_MMAP_FLAGS)?;
@@ -69,12 +72,19 @@ fn show_what_was_mapped(mapping: &Mapping) -> Result<()> {
         entry.start, entry.end, entry.perms, entry.name
     );
     let pages = entry.size() / page_size();
-    println!(
-        "{} bytes: the {} asked for, rounded up to {pages} whole page{}",
-        entry.size(),
-        mapping.len(),
-        if pages == 1 { "" } else { "s" }
-    );
+    let plural = if pages == 1 { "" } else { "s" };
+    if entry.size() == mapping.len() {
+        println!(
+            "{} bytes: exactly the {pages} whole page{plural} asked for",
+            entry.size()
+        );
+    } else {
+        println!(
+            "{} bytes: the {} asked for, rounded up to {pages} whole page{plural}",
+            entry.size(),
+            mapping.len()
+        );
+    }
     Ok(())
 }
 // ANCHOR_END: maps

@@ -34,7 +34,12 @@ fn rounding_that_overflows_is_none() {
 #[test]
 fn the_usable_pages_are_shared_and_writable_and_the_guard_page_is_not() {
     let page = page_size();
-    let mapping = map_with_guard_page(5000).expect("map_with_guard_page(5000) failed");
+    let mapping = map_with_guard_page(5000).unwrap_or_else(|err| {
+        panic!(
+            "map_with_guard_page(5000) failed: {err}. (mprotect says EINVAL when the offset \
+             is not a multiple of the page size: protect from the rounded length)"
+        )
+    });
     let entries = maps_entries(mapping.as_ptr(), mapping.len()).unwrap();
     let seen: Vec<_> = entries
         .iter()

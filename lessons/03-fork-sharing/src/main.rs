@@ -175,6 +175,16 @@ fn seed_timing() -> Result<()> {
         unsafe { shared.write_at(0, b"BB") };
         0
     })?;
+    parent!(
+        "parent pid {}, child pid {}",
+        std::process::id(),
+        child.pid()
+    );
+    parent!(
+        "parent pid {}, child pid {}",
+        std::process::id(),
+        child.pid()
+    );
     parent!("before sleep: {}", text(&shared));
     parent!("sleeping 10 seconds");
     std::thread::sleep(Duration::from_secs(10));

@@ -14,17 +14,23 @@ fn main() -> std::process::ExitCode {
     )
 }
 
+/// `run_in_child(work)`, or a failed check that shows the error as the lesson prints it.
+fn run<T: Copy>(what: &str, work: impl FnOnce() -> T) -> T {
+    run_in_child(work).unwrap_or_else(|err| panic!("run_in_child({what}) failed: {err}"))
+}
+
 fn the_childs_value_reaches_the_parent() {
-    let got = run_in_child(|| 6 * 7_u64).expect("run_in_child failed");
+    let got = run("|| 6 * 7", || 6 * 7_u64);
     assert_eq!(
         got, 42,
-        "the child returned 42 but the parent read {got}: a write to private memory (the \
-         heap, the stack, a MAP_PRIVATE mapping) stays in the child's copy; use MAP_SHARED"
+        "the child computed 42 but the parent read {got}. Either the child wrote to private \
+         memory (the heap, the stack, a MAP_PRIVATE mapping: that stays in the child's copy; \
+         use MAP_SHARED), or the parent read before wait() returned"
     );
 }
 
 fn the_value_was_computed_in_another_process() {
-    let child_pid = run_in_child(std::process::id).expect("run_in_child failed");
+    let child_pid = run("std::process::id", std::process::id);
     assert_ne!(
         child_pid,
         std::process::id(),
@@ -34,13 +40,20 @@ fn the_value_was_computed_in_another_process() {
 
 fn a_large_value_arrives_whole() {
     // 64 KiB: more than one page, so the mapping must be sized for T, not one page.
-    let words = run_in_child(|| std::array::from_fn::<u64, 8192, _>(|i| i as u64 * 3))
-        .expect("run_in_child failed");
-    let bad = (0..words.len()).find(|&i| words[i] != i as u64 * 3);
-    assert_eq!(
-        bad, None,
-        "word {bad:?} of an 8192-word array came back wrong: map size_of::<T>() bytes"
+    let words = run("a 64 KiB array", || {
+        std::array::from_fn::<u64, 8192, _>(|i| i as u64 * 3)
+    });
+    assert!(
+        words.iter().any(|&w| w != 0),
+        "nothing arrived: all 8192 words read 0 (a MAP_PRIVATE mapping, or a read before wait()?)"
     );
+    if let Some(i) = (0..words.len()).find(|&i| words[i] != i as u64 * 3) {
+        panic!(
+            "word {i} of 8192 came back as {}, not {}: only part of the value arrived",
+            words[i],
+            i * 3
+        );
+    }
 }
 
 fn a_child_that_panics_is_an_error_not_a_value() {
@@ -68,7 +81,7 @@ fn no_mapping_is_left_behind() {
     };
     let before = count();
     for i in 0..50_u32 {
-        run_in_child(move || i).expect("run_in_child failed");
+        run("move || i", move || i);
     }
     let after = count();
     assert!(
