@@ -86,6 +86,16 @@ impl Mapping {
         })
     }
 
+    /// Takes ownership of a mapping made by another `mmap` call (of a file, say: lesson 02),
+    /// so that it too is unmapped in `Drop` and read and written the same way.
+    ///
+    /// # Safety
+    /// `addr..addr + len` must be exactly one mapping returned by `mmap`, owned by nobody
+    /// else: this `Mapping` unmaps it.
+    pub unsafe fn from_raw(addr: NonNull<u8>, len: usize) -> Mapping {
+        Mapping { addr, len }
+    }
+
     pub fn as_ptr(&self) -> *mut u8 {
         self.addr.as_ptr()
     }
@@ -98,24 +108,27 @@ impl Mapping {
         self.len == 0
     }
 
+    /// Whether `addr` falls inside this mapping's pages.
+    pub fn contains(&self, addr: usize) -> bool {
+        let start = self.as_ptr() as usize;
+        (start..start + self.mapped_len()).contains(&addr)
+    }
+
     /// How many bytes are really mapped: `len` rounded up to whole pages. All of them are
     /// ours to use, not only the `len` we asked for.
     pub fn mapped_len(&self) -> usize {
         self.len.next_multiple_of(page_size())
     }
 
-    /// Copies `bytes` into the mapped pages at `offset` (which must leave room for them).
+    /// Copies `bytes` into the mapped pages at `offset` (which must leave room for them;
+    /// panics otherwise, before touching memory).
     ///
     /// # Safety
     /// Those bytes must be writable, and no other thread or process may read or write them
     /// while this runs: sharing them safely is what later lessons' locks are for.
     pub unsafe fn write_at(&self, offset: usize, bytes: &[u8]) {
-        assert!(
-            offset
-                .checked_add(bytes.len())
-                .is_some_and(|end| end <= self.mapped_len())
-        );
-        // SAFETY: in bounds (asserted); the caller promises writability and exclusivity.
+        self.check_range(offset, bytes.len());
+        // SAFETY: in bounds (checked); the caller promises writability and exclusivity.
         unsafe {
             self.as_ptr()
                 .add(offset)
@@ -129,19 +142,25 @@ impl Mapping {
     /// Those bytes must be readable, and no other thread or process may write them while
     /// this runs.
     pub unsafe fn read_at(&self, offset: usize, len: usize) -> Vec<u8> {
-        assert!(
-            offset
-                .checked_add(len)
-                .is_some_and(|end| end <= self.mapped_len())
-        );
+        self.check_range(offset, len);
         let mut bytes = vec![0; len];
-        // SAFETY: in bounds (asserted); the caller promises readability and no writer.
+        // SAFETY: in bounds (checked); the caller promises readability and no writer.
         unsafe {
             self.as_ptr()
                 .add(offset)
                 .copy_to_nonoverlapping(bytes.as_mut_ptr(), len)
         };
         bytes
+    }
+
+    fn check_range(&self, offset: usize, len: usize) {
+        assert!(
+            offset
+                .checked_add(len)
+                .is_some_and(|end| end <= self.mapped_len()),
+            "{offset}+{len} reaches past the {} mapped bytes",
+            self.mapped_len()
+        );
     }
 
     /// Changes the protection of the pages covering `offset..offset + len`.

@@ -9,7 +9,7 @@ use std::path::Path;
 use common::Result;
 
 #[allow(unused_imports)] // you will need these
-use crate::FileMapping;
+use crate::{map_file, msync};
 #[allow(unused_imports)]
 use common::Error;
 #[allow(unused_imports)]

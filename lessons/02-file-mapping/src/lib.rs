@@ -7,7 +7,7 @@
 //! and from then on the copy is ours alone. Touching a mapped page that lies wholly past
 //! the end of the file has nothing to read or write, and the kernel answers with SIGBUS.
 //!
-//! [`FileMapping`] owns one such mapping and unmaps it in `Drop`; [`smaps`] reads the
+//! [`map_file`] makes one such mapping, owned by lesson 01's `Mapping`; [`smaps`] reads the
 //! kernel's page counts for a mapping, which is how the lesson shows a page being dirty,
 //! clean, or copied. The anonymous mapping, the page size and `/proc/self/maps` come from
 //! lesson 01.
@@ -17,125 +17,50 @@ use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 
 use common::{Error, Result};
-use nix::sys::mman::{MapFlags, MsFlags, ProtFlags, mmap, msync, munmap};
+use l01_mmap::Mapping;
+use nix::sys::mman::{MapFlags, MsFlags, ProtFlags, mmap};
 
 #[cfg_attr(feature = "exercise", path = "exercise.rs")]
 #[cfg_attr(not(feature = "exercise"), path = "solution.rs")]
 pub mod exercise;
 
 // ANCHOR: file_mapping
-/// `len` bytes of a file, mapped at `addr`; unmapped when dropped.
+/// Maps `len` bytes of `file`, starting at byte `offset` of the file, and hands the mapping
+/// to lesson 01's [`Mapping`], which unmaps it in `Drop` and, like there, gives out raw
+/// pointers only: other processes may write the same pages through their own mappings,
+/// or through `write(2)`, at any moment.
 ///
-/// Like lesson 01's `Mapping`, it never hands out `&[u8]`: other processes may write the
-/// same pages through their own mappings, or through `write(2)`, at any moment.
-#[derive(Debug)]
-pub struct FileMapping {
-    addr: NonNull<u8>,
+/// `offset` must be a multiple of the page size: the kernel maps whole pages of the file
+/// and says EINVAL otherwise. `len` may reach past the end of the file; mmap does not
+/// check, and the pages out there fault with SIGBUS when touched.
+pub fn map_file(
+    file: &File,
+    offset: u64,
     len: usize,
+    prot: ProtFlags,
+    flags: MapFlags,
+) -> Result<Mapping> {
+    let nonzero = NonZeroUsize::new(len)
+        .ok_or_else(|| Error::Usage("cannot map 0 bytes of a file: ask for at least 1".into()))?;
+    let offset = i64::try_from(offset)
+        .map_err(|_| Error::Usage(format!("file offset {offset} does not fit in an off_t")))?;
+    // SAFETY: with no address hint the kernel picks a range that overlaps nothing already
+    // mapped, so no existing Rust object is affected. What the new pages hold is up to
+    // the file; `Mapping` reaches them through raw pointers only.
+    let addr =
+        unsafe { mmap(None, nonzero, prot, flags, file, offset) }.map_err(Error::sys("mmap"))?;
+    // The mapping holds its own reference to the file: `file` may be closed now.
+    // SAFETY: `addr..addr + len` is the mapping mmap just made, and nothing else owns it.
+    Ok(unsafe { Mapping::from_raw(addr.cast(), len) })
 }
 
-impl FileMapping {
-    /// Maps `len` bytes of `file`, starting at byte `offset` of the file.
-    ///
-    /// `offset` must be a multiple of the page size: the kernel maps whole pages of the
-    /// file and says EINVAL otherwise. `len` may reach past the end of the file; mmap does
-    /// not check, and the pages out there fault with SIGBUS when touched.
-    pub fn new(
-        file: &File,
-        offset: u64,
-        len: usize,
-        prot: ProtFlags,
-        flags: MapFlags,
-    ) -> Result<FileMapping> {
-        let nonzero = NonZeroUsize::new(len).ok_or_else(|| {
-            Error::Usage("cannot map 0 bytes of a file: ask for at least 1".into())
-        })?;
-        let offset = i64::try_from(offset)
-            .map_err(|_| Error::Usage(format!("file offset {offset} does not fit in an off_t")))?;
-        // SAFETY: with no address hint the kernel picks a range that overlaps nothing
-        // already mapped, so no existing Rust object is affected. What the new pages hold
-        // is up to the file; we only ever reach them through raw pointers.
-        let addr = unsafe { mmap(None, nonzero, prot, flags, file, offset) }
-            .map_err(Error::sys("mmap"))?;
-        // The mapping holds its own reference to the file: `file` may be closed now.
-        Ok(FileMapping {
-            addr: addr.cast(),
-            len,
-        })
-    }
-
-    pub fn as_ptr(&self) -> *mut u8 {
-        self.addr.as_ptr()
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Copies `len` bytes at `offset` out of the mapping.
-    ///
-    /// # Safety
-    /// Nobody may write these bytes while we copy them (a data race is undefined
-    /// behaviour), and they must lie inside the file: a page wholly past its end raises
-    /// SIGBUS. Panics if the range is not inside the mapping.
-    pub unsafe fn read_at(&self, offset: usize, len: usize) -> Vec<u8> {
-        self.check_range(offset, len);
-        let mut bytes = vec![0; len];
-        // SAFETY: the range is inside the mapping (checked above); the caller promises
-        // it is backed by the file and not written meanwhile.
-        unsafe {
-            self.as_ptr()
-                .add(offset)
-                .copy_to_nonoverlapping(bytes.as_mut_ptr(), len)
-        };
-        bytes
-    }
-
-    /// Copies `bytes` into the mapping at `offset`.
-    ///
-    /// # Safety
-    /// The mapping must be writable, nobody else may touch these bytes meanwhile, and they
-    /// must lie inside the file (see [`FileMapping::read_at`]). Panics if the range is not
-    /// inside the mapping.
-    pub unsafe fn write_at(&self, offset: usize, bytes: &[u8]) {
-        self.check_range(offset, bytes.len());
-        // SAFETY: the range is inside the mapping (checked above); the caller promises
-        // the rest. `bytes` is our own memory, so the two ranges cannot overlap.
-        unsafe {
-            self.as_ptr()
-                .add(offset)
-                .copy_from_nonoverlapping(bytes.as_ptr(), bytes.len())
-        };
-    }
-
-    /// Asks the kernel to write the mapping's dirty pages to the file's storage.
-    /// With `MS_SYNC` it returns once they are written.
-    pub fn msync(&self, flags: MsFlags) -> Result<()> {
-        // SAFETY: the range is exactly our own mapping, which starts on a page boundary
-        // (mmap returned it); msync reads and writes no Rust-visible memory.
-        unsafe { msync(self.addr.cast(), self.len, flags) }.map_err(Error::sys("msync"))
-    }
-
-    fn check_range(&self, offset: usize, len: usize) {
-        assert!(
-            offset.checked_add(len).is_some_and(|end| end <= self.len),
-            "{offset}+{len} is outside the {}-byte mapping",
-            self.len
-        );
-    }
-}
-
-impl Drop for FileMapping {
-    fn drop(&mut self) {
-        // SAFETY: `addr` and `len` came from our own successful mmap, and the mapping is
-        // unmapped only here, once. Dirty pages of a MAP_SHARED mapping are not lost:
-        // they stay in the page cache and reach the file in due course.
-        let _ = unsafe { munmap(self.addr.cast(), self.len) };
-    }
+/// Asks the kernel to write the mapping's dirty pages to the file's storage.
+/// With `MS_SYNC` it returns once they are written.
+pub fn msync(mapping: &Mapping, flags: MsFlags) -> Result<()> {
+    let addr = NonNull::new(mapping.as_ptr()).expect("a mapping is never at address 0");
+    // SAFETY: the range is exactly one whole mapping, which starts on a page boundary (mmap
+    // returned it); msync reads and writes no Rust-visible memory.
+    unsafe { nix::sys::mman::msync(addr.cast(), mapping.len(), flags) }.map_err(Error::sys("msync"))
 }
 // ANCHOR_END: file_mapping
 
@@ -245,7 +170,7 @@ mod tests {
     fn a_shared_write_is_seen_by_read_and_counted_dirty() {
         let (_dir, mut file) = file_of(100);
         let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-        let mapping = FileMapping::new(&file, 0, 100, prot, MapFlags::MAP_SHARED).unwrap();
+        let mapping = map_file(&file, 0, 100, prot, MapFlags::MAP_SHARED).unwrap();
         // SAFETY: 3 bytes at 0 are inside the 100-byte file; only this test uses it.
         unsafe { mapping.write_at(0, b"abc") };
         let mut seen = [0; 3];
@@ -261,19 +186,8 @@ mod tests {
     #[test]
     fn an_unaligned_offset_is_einval() {
         let (_dir, file) = file_of(100);
-        let err =
-            FileMapping::new(&file, 1, 10, ProtFlags::PROT_READ, MapFlags::MAP_SHARED).unwrap_err();
+        let err = map_file(&file, 1, 10, ProtFlags::PROT_READ, MapFlags::MAP_SHARED).unwrap_err();
         assert_eq!(err.to_string(), "mmap: Invalid argument (EINVAL)");
-    }
-
-    #[test]
-    #[should_panic(expected = "outside the 10-byte mapping")]
-    fn reading_outside_the_mapping_panics_before_touching_memory() {
-        let (_dir, file) = file_of(100);
-        let mapping =
-            FileMapping::new(&file, 0, 10, ProtFlags::PROT_READ, MapFlags::MAP_SHARED).unwrap();
-        // SAFETY: the range check panics before any memory is read.
-        unsafe { mapping.read_at(8, 3) };
     }
 
     fn page_kb() -> u64 {

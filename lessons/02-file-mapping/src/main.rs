@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use common::{Error, Result, child, fork_child, parent, section};
+use l01_mmap::Mapping;
 use l01_mmap::{maps_entry, page_size};
-use l02_file_mapping::{FileMapping, smaps};
+use l02_file_mapping::{map_file, msync, smaps};
 use nix::sys::mman::{MapFlags, MsFlags, ProtFlags};
 use tempfile::TempDir;
 
@@ -127,11 +128,11 @@ fn make_file(dir: &TempDir, size: usize) -> Result<(File, PathBuf)> {
 // ANCHOR_END: file
 
 // ANCHOR: map
-fn map_twice(file: &File, len: usize) -> Result<(FileMapping, FileMapping)> {
+fn map_twice(file: &File, len: usize) -> Result<(Mapping, Mapping)> {
     section("2. Map it twice: MAP_SHARED and MAP_PRIVATE");
     let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-    let shared = FileMapping::new(file, 0, len, prot, MapFlags::MAP_SHARED)?;
-    let private = FileMapping::new(file, 0, len, prot, MapFlags::MAP_PRIVATE)?;
+    let shared = map_file(file, 0, len, prot, MapFlags::MAP_SHARED)?;
+    let private = map_file(file, 0, len, prot, MapFlags::MAP_PRIVATE)?;
     for (mapping, flag) in [(&shared, "MAP_SHARED"), (&private, "MAP_PRIVATE")] {
         println!(
             "mmap(NULL, {len}, PROT_READ|PROT_WRITE, {flag}, fd, 0) = {:#x}",
@@ -152,7 +153,7 @@ fn map_twice(file: &File, len: usize) -> Result<(FileMapping, FileMapping)> {
 // ANCHOR_END: map
 
 // ANCHOR: shared
-fn write_shared(shared: &FileMapping, private: &FileMapping, path: &Path) -> Result<()> {
+fn write_shared(shared: &Mapping, private: &Mapping, path: &Path) -> Result<()> {
     section("3. A write through the shared mapping is in the file at once");
     // SAFETY: the first 6 bytes are inside the file (checked_size), and no other process
     // has the file open.
@@ -169,7 +170,7 @@ fn write_shared(shared: &FileMapping, private: &FileMapping, path: &Path) -> Res
 // ANCHOR_END: shared
 
 // ANCHOR: private
-fn write_private(shared: &FileMapping, private: &FileMapping, path: &Path) -> Result<()> {
+fn write_private(shared: &Mapping, private: &Mapping, path: &Path) -> Result<()> {
     section("4. A write through the private mapping stays private");
     let anonymous_before = counts(private)?.anonymous;
     // SAFETY: as in step 3; a private mapping is writable even though the write never
@@ -193,7 +194,7 @@ fn write_private(shared: &FileMapping, private: &FileMapping, path: &Path) -> Re
 // ANCHOR_END: private
 
 // ANCHOR: msync
-fn msync_shared(shared: &FileMapping) -> Result<()> {
+fn msync_shared(shared: &Mapping) -> Result<()> {
     section("5. msync is about durability, not visibility");
     let before = counts(shared)?;
     println!(
@@ -201,7 +202,7 @@ fn msync_shared(shared: &FileMapping) -> Result<()> {
         before.dirty(),
         before.clean()
     );
-    shared.msync(MsFlags::MS_SYNC)?;
+    msync(shared, MsFlags::MS_SYNC)?;
     println!(
         "msync({:#x}, {}, MS_SYNC) = 0",
         shared.as_ptr() as usize,
@@ -235,7 +236,7 @@ fn touch_past_the_end(file: &File, size: usize) -> Result<()> {
     let page = page_size();
     let file_pages = size.div_ceil(page);
     let len = (file_pages + 1) * page;
-    let mapping = FileMapping::new(file, 0, len, ProtFlags::PROT_READ, MapFlags::MAP_SHARED)?;
+    let mapping = map_file(file, 0, len, ProtFlags::PROT_READ, MapFlags::MAP_SHARED)?;
     println!(
         "mmap(NULL, {len}, PROT_READ, MAP_SHARED, fd, 0) = {:#x}: one page more than the file",
         mapping.as_ptr() as usize
@@ -269,9 +270,9 @@ fn touch_past_the_end(file: &File, size: usize) -> Result<()> {
 // ANCHOR_END: sigbus
 
 // ANCHOR: clean_up
-fn clean_up(dir: TempDir, file: File, mappings: [FileMapping; 2]) -> Result<()> {
+fn clean_up(dir: TempDir, file: File, mappings: [Mapping; 2]) -> Result<()> {
     section("7. Clean up");
-    drop(mappings); // FileMapping's Drop calls munmap
+    drop(mappings); // Mapping's Drop calls munmap
     drop(file);
     let path = dir.path().to_path_buf();
     dir.close()?;
@@ -295,13 +296,13 @@ fn read_file(path: &Path) -> Result<String> {
 }
 
 /// The first bytes seen through a mapping.
-fn peek(mapping: &FileMapping) -> String {
+fn peek(mapping: &Mapping) -> String {
     // SAFETY: the first 6 bytes are inside the file (checked_size), and no other process
     // writes the file.
     text(&unsafe { mapping.read_at(0, SHARED_WORD.len()) })
 }
 
-fn counts(mapping: &FileMapping) -> Result<l02_file_mapping::Smaps> {
+fn counts(mapping: &Mapping) -> Result<l02_file_mapping::Smaps> {
     smaps(mapping.as_ptr())?
         .ok_or_else(|| Error::Failed("a mapping is missing from /proc/self/smaps".into()))
 }

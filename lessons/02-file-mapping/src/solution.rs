@@ -6,7 +6,7 @@ use common::{Error, Result};
 use l01_mmap::page_size;
 use nix::sys::mman::{MapFlags, MsFlags, ProtFlags};
 
-use crate::FileMapping;
+use crate::{map_file, msync};
 
 // ANCHOR: solution
 /// Writes `bytes` into the file at `path`, at byte `offset`, through a `MAP_SHARED`
@@ -36,7 +36,7 @@ pub fn write_through_mapping(path: &Path, offset: u64, bytes: &[u8]) -> Result<(
     let page_start = offset - offset % page;
     let skip = (offset - page_start) as usize;
     let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-    let mapping = FileMapping::new(
+    let mapping = map_file(
         &file,
         page_start,
         skip + bytes.len(),
@@ -48,6 +48,6 @@ pub fn write_through_mapping(path: &Path, offset: u64, bytes: &[u8]) -> Result<(
     // truncates the file right now, the write faults with SIGBUS: a checked length is
     // only as good as the cooperation of everyone else who opens the file.
     unsafe { mapping.write_at(skip, bytes) };
-    mapping.msync(MsFlags::MS_SYNC)
+    msync(&mapping, MsFlags::MS_SYNC)
 }
 // ANCHOR_END: solution

@@ -13,16 +13,16 @@
 //!
 //! The exercise ([`exercise`]) applies the same rules to a [`Mailbox`].
 
+use std::fs::File;
 use std::mem::{align_of, offset_of, size_of};
-use std::num::NonZeroUsize;
-use std::os::fd::AsFd;
 use std::ptr::{NonNull, addr_of_mut};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use common::{Error, Result};
 use l01_mmap::Mapping;
+use l02_file_mapping::map_file;
 use nix::sys::memfd::{MFdFlags, memfd_create};
-use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+use nix::sys::mman::{MapFlags, ProtFlags};
 
 #[cfg_attr(feature = "exercise", path = "exercise.rs")]
 #[cfg_attr(not(feature = "exercise"), path = "solution.rs")]
@@ -327,61 +327,18 @@ pub fn header_layout() -> [(&'static str, usize, usize); 6] {
 }
 
 // ANCHOR: views
-/// One mapping of a memory file: `len` bytes at `addr`, unmapped when dropped.
-#[derive(Debug)]
-pub struct View {
-    addr: NonNull<u8>,
-    len: usize,
-}
-
-impl View {
-    pub fn as_ptr(&self) -> *mut u8 {
-        self.addr.as_ptr()
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Whether `addr` falls inside this view.
-    pub fn contains(&self, addr: usize) -> bool {
-        (self.as_ptr() as usize..self.as_ptr() as usize + self.len).contains(&addr)
-    }
-}
-
-impl Drop for View {
-    fn drop(&mut self) {
-        // SAFETY: `addr` and `len` came from our own successful mmap; unmapped only here.
-        let _ = unsafe { munmap(self.addr.cast(), self.len) };
-    }
-}
-
 /// Makes a memory file (`memfd_create`: no name on disk, nothing left in /dev/shm) of `len`
 /// bytes and maps it twice, `MAP_SHARED`: two addresses, the same pages. Another process
 /// that maps a shared segment sees it the way view B sees view A's bytes.
-pub fn map_twice(name: &str, len: usize) -> Result<(View, View)> {
+pub fn map_twice(name: &str, len: usize) -> Result<(Mapping, Mapping)> {
     let fd = memfd_create(name, MFdFlags::MFD_CLOEXEC).map_err(Error::sys("memfd_create"))?;
-    let size = i64::try_from(len).map_err(|_| Error::Usage(format!("{len} bytes is too many")))?;
-    nix::unistd::ftruncate(fd.as_fd(), size).map_err(Error::sys("ftruncate"))?;
-    let nonzero =
-        NonZeroUsize::new(len).ok_or_else(|| Error::Usage("cannot map 0 bytes".into()))?;
+    let file = File::from(fd);
+    file.set_len(len as u64)?; // ftruncate: no page of either view lies past the end
     let prot = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
-    let view = || -> Result<View> {
-        // SAFETY: no address hint, so the kernel picks a range that overlaps nothing mapped;
-        // the file is `len` bytes long (ftruncate above), so no page of the view is past its end.
-        let addr = unsafe { mmap(None, nonzero, prot, MapFlags::MAP_SHARED, fd.as_fd(), 0) }
-            .map_err(Error::sys("mmap"))?;
-        Ok(View {
-            addr: addr.cast(),
-            len,
-        })
-    };
-    // The file descriptor closes when `fd` drops; the two mappings keep the file alive.
-    Ok((view()?, view()?))
+    let a = map_file(&file, 0, len, prot, MapFlags::MAP_SHARED)?;
+    let b = map_file(&file, 0, len, prot, MapFlags::MAP_SHARED)?;
+    // The file closes when `file` drops; the two mappings keep the memory alive.
+    Ok((a, b))
 }
 // ANCHOR_END: views
 

@@ -251,7 +251,7 @@ fn offsets_not_pointers() -> Result<()> {
     let child = fork_child(|| {
         let _ = nix::sys::prctl::set_dumpable(false);
         // SAFETY: view A is this child's own copy of the mapping; nothing in the child uses it
-        // again, and the child leaves with _exit, so View's Drop never unmaps it twice.
+        // again, and the child leaves with _exit, so no Drop unmaps it a second time.
         let _ = unsafe {
             nix::sys::mman::munmap(std::ptr::NonNull::new(a_addr).unwrap().cast(), a_len)
         };
