@@ -53,6 +53,25 @@ pub fn success(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
 }
 
+/// Runs `binary` once for each `(arguments, expected exit status)` case and returns the
+/// transcript the chapter's "When things go wrong" shows, checking each case with
+/// [`failure`].
+pub fn failures(binary: &std::path::Path, cases: &[(&[&str], i32)]) -> String {
+    let name = binary
+        .file_name()
+        .expect("a binary has a file name")
+        .to_string_lossy();
+    let mut transcript = String::new();
+    for (args, status) in cases {
+        let output = std::process::Command::new(binary)
+            .args(*args)
+            .output()
+            .expect("run");
+        transcript += &failure(&format!("{name} {}", args.join(" ")), &output, *status);
+    }
+    transcript
+}
+
 /// One failing run as the chapter shows it: the command, the one line it printed on
 /// stderr, and its exit status. Checks that it is one line, with nothing on stdout, and the
 /// status the lesson contract asks for (2 for bad usage, 1 for a failed call).

@@ -1,7 +1,7 @@
 //! Lesson 01's output, as the chapter shows it. (Not run by `cargo exercise`.)
 #![cfg(not(feature = "exercise"))]
 
-use assert_cmd::cargo::cargo_bin_cmd;
+use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 
 #[test]
 fn story() {
@@ -11,16 +11,14 @@ fn story() {
 
 #[test]
 fn bad_input() {
-    let mut stdout = String::new();
-    for (args, status) in [
-        (&["--bytes", "0"][..], 2),
-        (&["--bytes", "lots"], 2),
-        (&["--bytes", "200000000000000"], 2),
-        (&["--pages", "2"], 2),
-    ] {
-        let output = cargo_bin_cmd!("l01-mmap").args(args).output().unwrap();
-        let command = format!("l01-mmap {}", args.join(" "));
-        stdout += &snapshots::failure(&command, &output, status);
-    }
+    let stdout = snapshots::failures(
+        cargo_bin!("l01-mmap"),
+        &[
+            (&["--bytes", "0"], 2),
+            (&["--bytes", "lots"], 2),
+            (&["--bytes", "200000000000000"], 2),
+            (&["--pages", "2"], 2),
+        ],
+    );
     snapshots::settings().bind(|| insta::assert_snapshot!("l01-mmap-errors", stdout));
 }

@@ -1,7 +1,7 @@
 //! Lesson 02's output, as the chapter shows it. (Not run by `cargo exercise`.)
 #![cfg(not(feature = "exercise"))]
 
-use assert_cmd::cargo::cargo_bin_cmd;
+use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 
 #[test]
 fn story() {
@@ -18,20 +18,15 @@ fn story() {
 
 #[test]
 fn bad_input() {
-    let mut stdout = String::new();
-    for (args, status) in [
-        (&["--size", "0"][..], 2),
-        (&["--size", "5"], 2),
-        (&["--size", "2000000000"], 2),
-        (&["--dir", "/no/such/directory"], 2),
-        (&["--dir", "/dev/null"], 2),
-    ] {
-        let output = cargo_bin_cmd!("l02-file-mapping")
-            .args(args)
-            .output()
-            .unwrap();
-        let command = format!("l02-file-mapping {}", args.join(" "));
-        stdout += &snapshots::failure(&command, &output, status);
-    }
+    let stdout = snapshots::failures(
+        cargo_bin!("l02-file-mapping"),
+        &[
+            (&["--size", "0"], 2),
+            (&["--size", "5"], 2),
+            (&["--size", "2000000000"], 2),
+            (&["--dir", "/no/such/directory"], 2),
+            (&["--dir", "/dev/null"], 2),
+        ],
+    );
     snapshots::settings().bind(|| insta::assert_snapshot!("l02-file-mapping-errors", stdout));
 }

@@ -1,7 +1,7 @@
 //! Lesson 03's output, as the chapter shows it. (Not run by `cargo exercise`.)
 #![cfg(not(feature = "exercise"))]
 
-use assert_cmd::cargo::cargo_bin_cmd;
+use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 
 #[test]
 fn story() {
@@ -11,14 +11,9 @@ fn story() {
 
 #[test]
 fn bad_input() {
-    let mut stdout = String::new();
-    for (args, status) in [(&["--seed-timing=yes"][..], 2), (&["--sleep", "5"], 2)] {
-        let output = cargo_bin_cmd!("l03-fork-sharing")
-            .args(args)
-            .output()
-            .unwrap();
-        let command = format!("l03-fork-sharing {}", args.join(" "));
-        stdout += &snapshots::failure(&command, &output, status);
-    }
+    let stdout = snapshots::failures(
+        cargo_bin!("l03-fork-sharing"),
+        &[(&["--seed-timing=yes"], 2), (&["--sleep", "5"], 2)],
+    );
     snapshots::settings().bind(|| insta::assert_snapshot!("l03-fork-sharing-errors", stdout));
 }

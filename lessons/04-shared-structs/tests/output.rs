@@ -1,7 +1,7 @@
 //! Lesson 04's output, as the chapter shows it. (Not run by `cargo exercise`.)
 #![cfg(not(feature = "exercise"))]
 
-use assert_cmd::cargo::cargo_bin_cmd;
+use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 
 #[test]
 fn story() {
@@ -11,19 +11,14 @@ fn story() {
 
 #[test]
 fn bad_input() {
-    let mut stdout = String::new();
-    for (args, status) in [
-        (&["--children", "0"][..], 2),
-        (&["--children", "lots"], 2),
-        (&["--children", "1000"], 2),
-        (&["--threads", "2"], 2),
-    ] {
-        let output = cargo_bin_cmd!("l04-shared-structs")
-            .args(args)
-            .output()
-            .unwrap();
-        let command = format!("l04-shared-structs {}", args.join(" "));
-        stdout += &snapshots::failure(&command, &output, status);
-    }
+    let stdout = snapshots::failures(
+        cargo_bin!("l04-shared-structs"),
+        &[
+            (&["--children", "0"], 2),
+            (&["--children", "lots"], 2),
+            (&["--children", "1000"], 2),
+            (&["--threads", "2"], 2),
+        ],
+    );
     snapshots::settings().bind(|| insta::assert_snapshot!("l04-shared-structs-errors", stdout));
 }
