@@ -83,7 +83,7 @@ fn prepare() -> Result<Places> {
 fn fork_and_write(places: &mut Places) -> Result<()> {
     section("2. Fork; the child writes \"BB\" into all three");
     let child = fork_child(|| {
-        // The child's address space is a copy of the parent's: same addresses, same values.
+        // The child's memory is a copy of the parent's: same addresses, same values.
         child!(
             "child pid {}: the shared page is at {:#x} here too",
             std::process::id(),
