@@ -27,6 +27,6 @@ use nix::sys::mman::{MapFlags, MsFlags, ProtFlags};
 pub fn write_through_mapping(path: &Path, offset: u64, bytes: &[u8]) -> Result<()> {
     let _ = (path, offset, bytes);
     todo!(
-        "open the file, refuse a range past its end, map MAP_SHARED from a page start, copy, msync"
+        "open the file read-write, refuse a range past its end, map MAP_SHARED from a page start, copy, msync"
     )
 }

@@ -25,7 +25,7 @@ use tempfile::TempDir;
 #[command(version)]
 struct Args {
     /// Size of the file in bytes: at least 6 (the words the lesson writes), at most 1 GiB.
-    #[arg(long, default_value_t = 5000, value_parser = common::positive)]
+    #[arg(long, default_value_t = 5000)]
     size: u64,
 
     /// An existing directory to make the lesson's temporary directory in. The default is on

@@ -54,10 +54,29 @@ fn difference(file: &[u8], want: &[u8]) -> Option<String> {
     ))
 }
 
+/// What a failed call most likely means, from the errno in its message.
+fn hint_for(err: &common::Error) -> &'static str {
+    let text = err.to_string();
+    if text.contains("EACCES") {
+        "A MAP_SHARED mapping with PROT_WRITE needs a file opened for reading and writing: \
+         File::options().read(true).write(true).open(path)"
+    } else if text.contains("EINVAL") {
+        "mmap takes only page-aligned file offsets: map from the start of the page that holds \
+         the offset, and write at offset % page_size() into the mapping"
+    } else {
+        ""
+    }
+}
+
 #[test]
 fn bytes_written_through_the_mapping_reach_the_file() {
     let (_dir, path) = zero_file(8192);
-    write_through_mapping(&path, 0, b"hello").expect("write_through_mapping(offset 0) failed");
+    write_through_mapping(&path, 0, b"hello").unwrap_or_else(|err| {
+        panic!(
+            "write_through_mapping(offset 0) failed: {err}. {}",
+            hint_for(&err)
+        )
+    });
     let file = std::fs::read(&path).unwrap();
     assert!(
         file.starts_with(b"hello"),
@@ -79,9 +98,8 @@ fn offsets_inside_a_page_land_exactly_there() {
         let (_dir, path) = zero_file(len as u64);
         write_through_mapping(&path, offset as u64, b"inside").unwrap_or_else(|err| {
             panic!(
-                "write_through_mapping(offset {offset}) failed: {err}. mmap takes only \
-                 page-aligned file offsets (EINVAL otherwise): map from the start of the \
-                 page that holds the offset, and write at offset % page_size() into the mapping"
+                "write_through_mapping(offset {offset}) failed: {err}. {}",
+                hint_for(&err)
             )
         });
         let file = std::fs::read(&path).unwrap();

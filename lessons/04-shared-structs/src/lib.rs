@@ -269,6 +269,7 @@ impl Region {
         })
     }
 
+    // ANCHOR_END: region
     /// A copy of the header, read after [`Region::attach`] or [`Region::initialize`] proved it ready.
     pub fn header(&self) -> Header {
         // SAFETY: in bounds and aligned (checked when this Region was made); published and
@@ -304,7 +305,6 @@ impl Region {
         self.len == 0
     }
 }
-// ANCHOR_END: region
 
 /// `(name, offset, size)` of each field of [`Header`], for printing the layout.
 pub fn header_layout() -> [(&'static str, usize, usize); 6] {

@@ -278,6 +278,7 @@ fn offsets_not_pointers() -> Result<()> {
     Ok(())
 }
 
+// ANCHOR_END: offsets
 fn read_text(at: *mut u8) -> String {
     let mut bytes = [0u8; 16];
     // SAFETY: callers pass an address with 16 readable bytes, except the one deliberate fault
@@ -290,7 +291,6 @@ fn cstr(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
-// ANCHOR_END: offsets
 
 // ANCHOR: std_mutex
 fn std_mutex_stays_home() -> Result<()> {
@@ -374,6 +374,7 @@ fn std_mutex_stays_home() -> Result<()> {
     Ok(())
 }
 
+// ANCHOR_END: std_mutex
 fn wait_for(flag: &AtomicU32) {
     while flag.load(Ordering::Acquire) == 0 {
         std::thread::yield_now();
@@ -427,4 +428,3 @@ fn futex_op_name(op: u64) -> String {
         command.to_string()
     }
 }
-// ANCHOR_END: std_mutex

@@ -51,7 +51,14 @@ fn attach_accepts_a_fresh_mailbox() {
     assert_eq!(
         attached,
         Ok(mailbox),
-        "attach should accept a mailbox that Mailbox::initialize just wrote, and return its base"
+        "attach should accept a mailbox that Mailbox::initialize just wrote, and return its \
+         base{}",
+        if attached == Err(AttachError::NotReady) {
+            ". It said NotReady: the mailbox's ready flag is about the record, not the header; \
+             attach must not look at it"
+        } else {
+            ""
+        }
     );
 }
 
