@@ -16,6 +16,9 @@
 //! | `inode 123456`               | `inode [INODE]`        |
 //! | `/tmp/.tmpXyZ123`            | `[TMPDIR]`             |
 //! | `took 1.2 ms`                | `took [TIME]`          |
+//! | `shmid 32769`                | `shmid [SHMID]`        |
+//! | `shmmax 18446744073692774399` | `shmmax [LIMIT]`    |
+//! | `shmall 2097152`, `shmmni 4096` | `shmall [LIMIT]`, `shmmni [LIMIT]` |
 
 use std::process::Output;
 
@@ -39,6 +42,9 @@ const FILTERS: &[(&str, &str)] = &[
     (r"\binode \d+", "inode [INODE]"),
     (r"(/[^/\s]+)*/\.tmp[A-Za-z0-9]{6,}", "[TMPDIR]"),
     (r"\btook \d+(\.\d+)? ?(ns|µs|ms|s)\b", "took [TIME]"),
+    (r"\b(shmid +)\d+", "${1}[SHMID]"),
+    // The kernel's System V limits (/proc/sys/kernel/shm*), which differ from machine to machine.
+    (r"\b(shmmax|shmall|shmmni) \d+", "$1 [LIMIT]"),
 ];
 
 /// The stdout of a lesson run that must succeed quietly: exit status 0, nothing on stderr.
@@ -102,12 +108,14 @@ mod tests {
     fn every_named_value_is_replaced_and_the_rest_kept() {
         let text = "[parent] parent pid 4242 forked child pid 4243\n\
                     see /proc/4242/maps: 7f3a5c000000-7f3a5c002000 rw-s at 0x7f3a5c000000\n\
-                    file /tmp/.tmpXyZ123/data, inode 1234567, took 1.25 ms; 8192 bytes";
+                    file /tmp/.tmpXyZ123/data, inode 1234567, took 1.25 ms; 8192 bytes\n\
+                    shmid 32769: 5000 bytes; shmmax 18446744073692774399 bytes, shmall 2097152, shmmni 4096";
         settings().bind(|| {
             insta::assert_snapshot!(text, @r"
             [parent] parent pid [PARENT] forked child pid [CHILD]
             see /proc/[PID]/maps: [ADDR]-[ADDR] rw-s at [ADDR]
             file [TMPDIR]/data, inode [INODE], took [TIME]; 8192 bytes
+            shmid [SHMID]: 5000 bytes; shmmax [LIMIT] bytes, shmall [LIMIT], shmmni [LIMIT]
             ");
         });
     }
