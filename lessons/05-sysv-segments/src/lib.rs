@@ -4,7 +4,7 @@
 //! it (or finds it) by a numeric key, `shmat` maps it into a process, `shmdt` unmaps it,
 //! and `shmctl` asks about it (`IPC_STAT`) or marks it for removal (`IPC_RMID`). Unlike an
 //! anonymous mapping it outlives every process that used it, until someone removes it,
-//! and the kernel counts how many processes have it attached (`shm_nattch`): the one
+//! and the kernel counts how many attachments it has (`shm_nattch`): the one
 //! fact that makes PostgreSQL still keep a small System V segment today.
 //!
 //! nix wraps none of these calls, so they are wrapped here, once, for every later lesson:
@@ -29,7 +29,7 @@ use nix::unistd::{Pid, getpid};
 pub mod exercise;
 
 /// A System V key: the name unrelated processes agree on. [`IPC_PRIVATE`] (0) means "no
-/// name": a new segment only this process and its children can know about.
+/// name": a new segment nobody can find through `shmget(key)` (though `ipcs` lists it).
 pub type Key = libc::key_t;
 pub const IPC_PRIVATE: Key = libc::IPC_PRIVATE;
 

@@ -57,7 +57,7 @@ fn create(size: u64) -> Result<Segment> {
     ));
     let info = stat(segment.id())?;
     parent!(
-        "shmid {}: a new segment; key IPC_PRIVATE, so only we and our children can know its id",
+        "shmid {}: a new segment; key IPC_PRIVATE, so no other process can find it by key",
         segment.id()
     );
     parent!(

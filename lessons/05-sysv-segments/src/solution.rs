@@ -11,8 +11,8 @@ use crate::{IPC_PRIVATE, Segment, attach};
 /// The segment must not outlive the call on any path: not when a child fails, and not even
 /// when the calling process is killed with SIGKILL halfway, when no destructor runs.
 ///
-/// If a child does not exit with status 0, the result is an error that names the child
-/// and says how it ended.
+/// If a child does not exit with status 0, the result is an error that names the child by
+/// its index (`child 1`) and says how it ended.
 pub fn run_in_children<T: Copy>(children: usize, work: impl Fn(usize) -> T) -> Result<Vec<T>> {
     let size = children
         .checked_mul(size_of::<T>())
