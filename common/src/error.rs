@@ -118,9 +118,18 @@ fn usage_error(err: clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The first paragraph of clap's message on one line: usually one line already, but a
+/// missing argument is named on the line after "the following required arguments...".
 fn one_line(clap_message: &str) -> String {
-    let first = clap_message.lines().next().unwrap_or("error: bad usage");
-    format!("{first} (see --help)")
+    let first: Vec<&str> = clap_message
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    match first.is_empty() {
+        true => "error: bad usage (see --help)".into(),
+        false => format!("{} (see --help)", first.join(" ")),
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +178,13 @@ mod tests {
             assert!(line.starts_with("error: "), "{line:?}");
             assert!(line.ends_with("(see --help)"), "{line:?}");
         }
+    }
+
+    #[test]
+    fn a_missing_argument_is_named_in_the_line() {
+        let err = Args::try_parse_from(["t"]).unwrap_err();
+        let line = one_line(&err.to_string());
+        assert!(line.contains("--pages <PAGES>"), "{line:?}");
     }
 
     #[test]

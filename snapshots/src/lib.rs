@@ -19,6 +19,9 @@
 //! | `shmid 32769`                | `shmid [SHMID]`        |
 //! | `shmmax 18446744073692774399` | `shmmax [LIMIT]`    |
 //! | `shmall 2097152`, `shmmni 4096` | `shmall [LIMIT]`, `shmmni [LIMIT]` |
+//! | `key 0x0098c042`             | `key [KEY]`            |
+//! | `device 65024`               | `device [DEVICE]`      |
+//! | `creator pid 4242`           | `creator pid [PID]`    |
 
 use std::process::Output;
 
@@ -38,6 +41,8 @@ const FILTERS: &[(&str, &str)] = &[
     (r"\bchild pid \d+", "child pid [CHILD]"),
     (r"/proc/\d+/", "/proc/[PID]/"),
     (r"\b[0-9a-f]{8,16}-[0-9a-f]{8,16}\b", "[ADDR]-[ADDR]"),
+    // A System V key, printed as ipcs does (before [ADDR], which would take its hex digits).
+    (r"\bkey 0x[0-9a-f]{8}\b", "key [KEY]"),
     (r"\b0x[0-9a-f]{8,16}\b", "[ADDR]"),
     (r"\binode \d+", "inode [INODE]"),
     (r"(/[^/\s]+)*/\.tmp[A-Za-z0-9]{6,}", "[TMPDIR]"),
@@ -45,6 +50,9 @@ const FILTERS: &[(&str, &str)] = &[
     (r"\b(shmid +)\d+", "${1}[SHMID]"),
     // The kernel's System V limits (/proc/sys/kernel/shm*), which differ from machine to machine.
     (r"\b(shmmax|shmall|shmmni) \d+", "$1 [LIMIT]"),
+    // A directory's device number (st_dev), and the process recorded as a segment's creator.
+    (r"\bdevice \d+", "device [DEVICE]"),
+    (r"\bcreator pid \d+", "creator pid [PID]"),
 ];
 
 /// The stdout of a lesson run that must succeed quietly: exit status 0, nothing on stderr.
@@ -73,7 +81,8 @@ pub fn failures(binary: &std::path::Path, cases: &[(&[&str], i32)]) -> String {
             .args(*args)
             .output()
             .expect("run");
-        transcript += &failure(&format!("{name} {}", args.join(" ")), &output, *status);
+        let command_line = format!("{name} {}", args.join(" "));
+        transcript += &failure(command_line.trim_end(), &output, *status);
     }
     transcript
 }
@@ -109,13 +118,15 @@ mod tests {
         let text = "[parent] parent pid 4242 forked child pid 4243\n\
                     see /proc/4242/maps: 7f3a5c000000-7f3a5c002000 rw-s at 0x7f3a5c000000\n\
                     file /tmp/.tmpXyZ123/data, inode 1234567, took 1.25 ms; 8192 bytes\n\
-                    shmid 32769: 5000 bytes; shmmax 18446744073692774399 bytes, shmall 2097152, shmmni 4096";
+                    shmid 32769: 5000 bytes; shmmax 18446744073692774399 bytes, shmall 2097152, shmmni 4096\n\
+                    key 0x0098c042: inode 10010690 on device 65024, creator pid 4242";
         settings().bind(|| {
             insta::assert_snapshot!(text, @r"
             [parent] parent pid [PARENT] forked child pid [CHILD]
             see /proc/[PID]/maps: [ADDR]-[ADDR] rw-s at [ADDR]
             file [TMPDIR]/data, inode [INODE], took [TIME]; 8192 bytes
             shmid [SHMID]: 5000 bytes; shmmax [LIMIT] bytes, shmall [LIMIT], shmmni [LIMIT]
+            key [KEY]: inode [INODE] on device [DEVICE], creator pid [PID]
             ");
         });
     }

@@ -1,0 +1,281 @@
+//! Lesson 06: unrelated processes meet by key; then they check whom they met.
+//!
+//! Four commands, each run as a separate process, around one directory. `create DIR` makes
+//! the directory's segment, writes a header and a message, and leaves it in the kernel;
+//! `attach DIR` finds it again by key from any process on the machine, checks that it really
+//! is DIR's, reads the message and leaves another; `inspect DIR` shows what the kernel
+//! (`IPC_STAT`) and the header say, and whether anyone is attached; `remove DIR` removes it.
+//! Between them they meet every case PostgreSQL's postmaster meets at start-up: a free key,
+//! a stranger's segment at our key, our own segment left stale, and ours still in use.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use common::{Error, Result};
+use l05_sysv_segments::{attach, remove, stat};
+use l06_keys_and_strangers::{
+    DirId, FTOK_PROJECT, Found, Key, MAGIC, Probe, SEGMENT_SIZE, check_message, create_from,
+    find_for_dir, key_from_ftok, key_from_inode, key_hex, read_header, read_magic, read_message,
+    write_message,
+};
+
+/// Meet other processes through a System V segment whose key comes from a directory.
+#[derive(Parser)]
+#[command(version, arg_required_else_help = false)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+
+    /// How DIR becomes a key: its inode number (PostgreSQL's way) or ftok(3).
+    #[arg(long, global = true, value_enum, default_value_t = KeyFrom::Inode)]
+    key_from: KeyFrom,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyFrom {
+    Inode,
+    Ftok,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make DIR's segment (IPC_CREAT|IPC_EXCL|0600), write its header and a message, and
+    /// leave it in the kernel for other processes.
+    Create {
+        dir: PathBuf,
+        /// The message to leave in the new segment.
+        #[arg(long, default_value = "hello from create")]
+        message: String,
+    },
+    /// Find DIR's segment by key, check its header, read the message and leave another.
+    Attach {
+        dir: PathBuf,
+        /// The message to leave for the next process.
+        #[arg(long, default_value = "hello from attach")]
+        message: String,
+        /// Stay attached until Enter (or the end of input), so that another terminal can see
+        /// the segment in use.
+        #[arg(long)]
+        hold: bool,
+    },
+    /// Show what IPC_STAT and the header say about DIR's segment, and whether anyone is
+    /// attached.
+    Inspect { dir: PathBuf },
+    /// Remove DIR's segment (IPC_RMID), leaving strangers' segments alone.
+    Remove { dir: PathBuf },
+}
+
+fn main() -> std::process::ExitCode {
+    common::main(run)
+}
+
+fn run(args: Args) -> Result<()> {
+    match args.command {
+        Command::Create { dir, message } => create(&dir, args.key_from, &message),
+        Command::Attach { dir, message, hold } => attach_dir(&dir, args.key_from, &message, hold),
+        Command::Inspect { dir } => inspect(&dir, args.key_from),
+        Command::Remove { dir } => remove_dir(&dir, args.key_from),
+    }
+}
+
+// ANCHOR: key
+/// DIR's key, computed the chosen way, and a line that says how.
+fn first_key(dir: &Path, key_from: KeyFrom) -> Result<Key> {
+    let id = DirId::of(dir)?;
+    let shown = dir.display();
+    let key = match key_from {
+        KeyFrom::Inode => {
+            let key = key_from_inode(dir)?;
+            println!(
+                "{shown}: inode {} on device {}; key {} is the inode number, as in PostgreSQL",
+                id.inode,
+                id.device,
+                key_hex(key)
+            );
+            key
+        }
+        KeyFrom::Ftok => {
+            let key = key_from_ftok(dir, FTOK_PROJECT)?;
+            println!(
+                "{shown}: inode {} on device {}; key {} from ftok(DIR, '{}'): the project id, \
+                 then the low 8 bits of the device, then the low 16 bits of the inode",
+                id.inode,
+                id.device,
+                key_hex(key),
+                FTOK_PROJECT as char
+            );
+            key
+        }
+    };
+    Ok(key)
+}
+// ANCHOR_END: key
+
+// ANCHOR: create
+fn create(dir: &Path, key_from: KeyFrom, message: &str) -> Result<()> {
+    check_message(message)?;
+    let first = first_key(dir, key_from)?;
+    let created = create_from(dir, SEGMENT_SIZE, first, &mut |probe| {
+        let next = match probe.found {
+            Found::Stranger => "leave it alone, try the next key",
+            Found::OursStale => "remove it (IPC_RMID), try the same key again",
+            Found::Gone => "try the same key again",
+            Found::OursInUse { .. } => "refuse",
+        };
+        println!(
+            "key {} is taken by shmid {}, {}: {next}",
+            key_hex(probe.key),
+            probe.shmid,
+            probe.found
+        );
+    })?;
+    println!(
+        "shmget(key {}, {SEGMENT_SIZE}, IPC_CREAT|IPC_EXCL|0600) = shmid {}",
+        key_hex(created.key),
+        created.segment.id()
+    );
+    let header = read_header(&created.attachment).expect("create_from writes the header");
+    println!(
+        "header: magic {}, creator pid {}, device {}, inode {}, size {}",
+        header.magic, header.creator_pid, header.device, header.inode, header.total_size
+    );
+    write_message(&created.attachment, message)?;
+    println!("message: {message:?}");
+    created.segment.keep(); // no IPC_RMID when we exit: others will come for it
+    println!("detaching: the segment stays in the kernel, with nobody attached");
+    Ok(())
+}
+// ANCHOR_END: create
+
+// ANCHOR: attach
+fn attach_dir(dir: &Path, key_from: KeyFrom, message: &str, hold: bool) -> Result<()> {
+    check_message(message)?;
+    let first = first_key(dir, key_from)?;
+    let probe = locate(dir, first, &mut |probe| println!("{}", said(probe)))?;
+    let attachment = attach(probe.shmid)?;
+    println!(
+        "shmat(shmid {}): attached; nattch is now {}",
+        probe.shmid,
+        stat(probe.shmid)?.nattch
+    );
+    println!("read:  {:?}", read_message(&attachment)?);
+    write_message(&attachment, message)?;
+    println!("wrote: {message:?}");
+    if hold {
+        println!("holding the attachment: press Enter to detach");
+        std::io::stdout().flush()?;
+        std::io::stdin().lock().read_line(&mut String::new())?;
+    }
+    drop(attachment); // shmdt
+    match stat(probe.shmid) {
+        Ok(info) => println!("detached; nattch is now {}", info.nattch),
+        Err(_) => println!(
+            "detached; the segment is gone: it was marked for removal, and ours was the last attachment"
+        ),
+    }
+    Ok(())
+}
+// ANCHOR_END: attach
+
+// ANCHOR: inspect
+fn inspect(dir: &Path, key_from: KeyFrom) -> Result<()> {
+    let first = first_key(dir, key_from)?;
+    let probe = locate(dir, first, &mut show)?;
+    let attachment = attach(probe.shmid)?;
+    println!("  message:  {:?}", read_message(&attachment)?);
+    Ok(())
+}
+
+/// Everything there is to see about one segment the search met.
+fn show(probe: &Probe) {
+    println!("key {}: shmid {}", key_hex(probe.key), probe.shmid);
+    match stat(probe.shmid) {
+        Ok(info) => println!(
+            "  IPC_STAT: size {}, perms {:o}, owner {}, creator pid {}, nattch {}",
+            info.size,
+            info.permissions(),
+            owner(info.uid),
+            info.creator_pid,
+            info.nattch
+        ),
+        Err(err) => println!("  IPC_STAT: {err}"),
+    }
+    match attach(probe.shmid) {
+        Ok(attachment) => match (read_header(&attachment), read_magic(&attachment)) {
+            (Some(h), _) => println!(
+                "  header:   magic {}, creator pid {}, device {}, inode {}, size {}",
+                h.magic, h.creator_pid, h.device, h.inode, h.total_size
+            ),
+            (None, Some(magic)) => println!("  header:   magic {magic}, not {MAGIC}: none of ours"),
+            (None, None) => println!(
+                "  header:   none: {} bytes cannot hold one",
+                attachment.size()
+            ),
+        },
+        Err(err) => println!("  header:   cannot look: {err}"),
+    }
+    let verdict = match probe.found {
+        Found::Stranger => "not made for this directory: leave it alone, look at the next key",
+        Found::OursStale => "`create` would remove it and start afresh",
+        Found::OursInUse { .. } => "`create` would refuse to touch it",
+        Found::Gone => "removed while we looked",
+    };
+    println!("  verdict:  {}: {verdict}", probe.found);
+}
+// ANCHOR_END: inspect
+
+// ANCHOR: remove
+fn remove_dir(dir: &Path, key_from: KeyFrom) -> Result<()> {
+    let first = first_key(dir, key_from)?;
+    let probe = locate(dir, first, &mut |probe| println!("{}", said(probe)))?;
+    remove(probe.shmid)?;
+    match probe.found {
+        Found::OursInUse { nattch, .. } => println!(
+            "shmctl(shmid {}, IPC_RMID): marked for removal; the key is free at once, the memory \
+             goes when the {nattch} attached process{} detach",
+            probe.shmid,
+            if nattch == 1 { "" } else { "es" }
+        ),
+        _ => println!("shmctl(shmid {}, IPC_RMID): removed", probe.shmid),
+    }
+    Ok(())
+}
+// ANCHOR_END: remove
+
+/// The key search `attach`, `inspect` and `remove` share: DIR's segment, or a clear error.
+fn locate(dir: &Path, first: Key, report: &mut dyn FnMut(&Probe)) -> Result<Probe> {
+    find_for_dir(dir, first, report)?.ok_or_else(|| {
+        Error::Failed(format!(
+            "no segment for {dir} from key {} on: never created, or removed since (by `remove` \
+             or `ipcrm`); make one with `create {dir}`",
+            key_hex(first),
+            dir = dir.display()
+        ))
+    })
+}
+
+/// "you" for our own user (what matters here, and the same on every machine), else the uid.
+fn owner(uid: u32) -> String {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if uid == unsafe { libc::geteuid() } {
+        "you".into()
+    } else {
+        format!("uid {uid}")
+    }
+}
+
+/// One line for a segment the search met: `key 0x0098c042: shmid 32769, a stranger's: ...`.
+fn said(probe: &Probe) -> String {
+    let then = match probe.found {
+        Found::Stranger => ": leave it alone, try the next key",
+        Found::Gone => ": try the same key again",
+        Found::OursStale | Found::OursInUse { .. } => "",
+    };
+    format!(
+        "key {}: shmid {}, {}{then}",
+        key_hex(probe.key),
+        probe.shmid,
+        probe.found
+    )
+}
