@@ -22,6 +22,11 @@
 //! | `key 0x0098c042`             | `key [KEY]`            |
 //! | `device 65024`               | `device [DEVICE]`      |
 //! | `creator pid 4242`           | `creator pid [PID]`    |
+//! | `PID 4242` (lock files)      | `PID [PID]`            |
+//! | `/SYSV0098c042 (deleted)`    | `/SYSV[KEY] (deleted)` (not `/SYSV00000000`) |
+//! | `started at 1795682337`      | `started at [EPOCH]`   |
+//! | `line 7: "   382114    163880"` | `line 7: "[KEY] [SHMID]"` |
+//! | `/l07-sidebar.4242`          | `/l07-sidebar.[PID]`   |
 
 use std::process::Output;
 
@@ -53,6 +58,17 @@ const FILTERS: &[(&str, &str)] = &[
     // A directory's device number (st_dev), and the process recorded as a segment's creator.
     (r"\bdevice \d+", "device [DEVICE]"),
     (r"\bcreator pid \d+", "creator pid [PID]"),
+    // Lesson 07: a lock file's PID, as PostgreSQL's messages name it ("is another postmaster
+    // (PID 4242) running"); a System V mapping's name in /proc/PID/maps (its key in hex); the
+    // start time on line 3 of postmaster.pid; line 7 itself ("%9lu %9lu": key, shmid); and
+    // the sidebar's POSIX shared memory object, named after the process that made it.
+    (r"\bPID \d+", "PID [PID]"),
+    // A keyed segment's name in /proc/PID/maps. `/SYSV00000000` (IPC_PRIVATE) stays as it is:
+    // it is the same on every run, and lesson 05 teaches what it means.
+    (r"/SYSV0*[1-9a-f][0-9a-f]*\b", "/SYSV[KEY]"),
+    (r"\bstarted at \d+", "started at [EPOCH]"),
+    (r#"\bline 7: " *\d+ +\d+""#, r#"line 7: "[KEY] [SHMID]""#),
+    (r"/l07-sidebar\.\d+", "/l07-sidebar.[PID]"),
 ];
 
 /// The stdout of a lesson run that must succeed quietly: exit status 0, nothing on stderr.
@@ -119,15 +135,19 @@ mod tests {
                     see /proc/4242/maps: 7f3a5c000000-7f3a5c002000 rw-s at 0x7f3a5c000000\n\
                     file /tmp/.tmpXyZ123/data, inode 1234567, took 1.25 ms; 8192 bytes\n\
                     shmid 32769: 5000 bytes; shmmax 18446744073692774399 bytes, shmall 2097152, shmmni 4096\n\
-                    key 0x0098c042: inode 10010690 on device 65024, creator pid 4242";
+                    key 0x0098c042: inode 10010690 on device 65024, creator pid 4242\n\
+                    (PID 4242) maps /SYSV0098c042 (deleted) and /SYSV00000000, started at 1795682337, /dev/shm/l07-sidebar.4242\n\
+                    line 7: \"   382114    163880\"";
         settings().bind(|| {
-            insta::assert_snapshot!(text, @r"
+            insta::assert_snapshot!(text, @r#"
             [parent] parent pid [PARENT] forked child pid [CHILD]
             see /proc/[PID]/maps: [ADDR]-[ADDR] rw-s at [ADDR]
             file [TMPDIR]/data, inode [INODE], took [TIME]; 8192 bytes
             shmid [SHMID]: 5000 bytes; shmmax [LIMIT] bytes, shmall [LIMIT], shmmni [LIMIT]
             key [KEY]: inode [INODE] on device [DEVICE], creator pid [PID]
-            ");
+            (PID [PID]) maps /SYSV[KEY] (deleted) and /SYSV00000000, started at [EPOCH], /dev/shm/l07-sidebar.[PID]
+            line 7: "[KEY] [SHMID]"
+            "#);
         });
     }
 }
