@@ -245,14 +245,33 @@ fn remove_dir(dir: &Path, key_from: KeyFrom) -> Result<()> {
 
 /// The key search `attach`, `inspect` and `remove` share: DIR's segment, or a clear error.
 fn locate(dir: &Path, first: Key, report: &mut dyn FnMut(&Probe)) -> Result<Probe> {
-    find_for_dir(dir, first, report)?.ok_or_else(|| {
+    let mut strangers = 0;
+    let found = find_for_dir(dir, first, &mut |probe| {
+        strangers += usize::from(matches!(probe.found, Found::Stranger));
+        report(probe)
+    })?;
+    found.ok_or_else(|| {
+        let shown = dir.display();
+        // Past somebody else's segment (a real PostgreSQL's, say), advising `create` in
+        // their directory would be bad advice.
+        let advice = match strangers {
+            0 => format!("; make one with `create {shown}`"),
+            n => format!(
+                " (looked past {n} segment{} that {} not ours)",
+                plural(n),
+                if n == 1 { "is" } else { "are" }
+            ),
+        };
         Error::Failed(format!(
-            "no segment for {dir} from key {} on: never created, or removed since (by `remove` \
-             or `ipcrm`); make one with `create {dir}`",
-            key_hex(first),
-            dir = dir.display()
+            "no segment of ours for {shown} from key {} on: never created, or removed since \
+             (by `remove` or `ipcrm`){advice}",
+            key_hex(first)
         ))
     })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
 }
 
 /// "you" for our own user (what matters here, and the same on every machine), else the uid.

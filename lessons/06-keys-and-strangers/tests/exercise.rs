@@ -25,6 +25,7 @@ fn main() -> std::process::ExitCode {
         our_magic_for_another_directory_is_a_strangers,
         the_same_inode_on_another_device_is_a_strangers,
         a_segment_we_may_not_read_is_a_strangers,
+        a_segment_we_may_read_but_not_attach_is_a_strangers,
         a_removed_segment_is_gone,
         classify_only_looks,
         create_skips_a_strangers_segment_and_leaves_it_alone,
@@ -171,9 +172,21 @@ fn the_same_inode_on_another_device_is_a_strangers() {
 }
 
 fn a_segment_we_may_not_read_is_a_strangers() {
+    // Mode 000: IPC_STAT itself says EACCES.
+    classified_as_another_user(0o000, "IPC_STAT");
+}
+
+fn a_segment_we_may_read_but_not_attach_is_a_strangers() {
+    // Mode 0444: IPC_STAT works, but shmat (read-write) says EACCES.
+    classified_as_another_user(0o444, "shmat");
+}
+
+/// Stages a segment with `mode` at the scene's key and classifies it as a user who is
+/// neither root nor (for modes without owner bits) helped by owning it: run as root, the
+/// checking child gives root up first.
+fn classified_as_another_user(mode: u16, refusing_call: &str) {
     let scene = Sweep::new();
-    // Mode 000: nobody but root may read it. Run as root, the child gives root up first.
-    let segment = Segment::create(scene.key, SEGMENT_SIZE, 0o000).unwrap();
+    let segment = Segment::create(scene.key, SEGMENT_SIZE, mode).unwrap();
     let (shmid, dir) = (segment.id(), scene.path().to_owned());
     let child = fork_child(|| {
         // SAFETY: geteuid, setgid and setuid have no memory-safety preconditions.
@@ -194,10 +207,13 @@ fn a_segment_we_may_not_read_is_a_strangers() {
     .unwrap();
     match child.wait().unwrap() {
         Exit::Code(0) | Exit::Code(3) => {}
-        Exit::Code(1) => panic!("a segment we may not read was classified as ours: it cannot be"),
+        Exit::Code(1) => panic!(
+            "a segment with mode {mode:o} that another user made was classified as ours: it cannot be"
+        ),
         Exit::Code(2) => panic!(
-            "a segment we may not read (IPC_STAT says EACCES) is an answer, not an error: \
-             another user's segment cannot be ours, so it is a stranger's, as in PostgreSQL"
+            "when {refusing_call} says EACCES, that is an answer, not an error: another user's \
+             segment cannot be ours, so it is a stranger's, as in PostgreSQL (which treats \
+             shmat's errors the way it treats IPC_STAT's)"
         ),
         other => panic!("the checking child {other}"),
     }
