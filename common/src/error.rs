@@ -5,6 +5,7 @@
 //! status 1. A lesson never shows a panic or a backtrace for something the user did.
 
 use std::fmt;
+use std::io::Write;
 use std::process::ExitCode;
 
 use nix::errno::Errno;
@@ -66,18 +67,10 @@ impl From<std::io::Error> for Error {
 /// the exit status. Every lesson's `fn main` is a single call to this.
 pub fn main<Args: clap::Parser>(lesson: impl FnOnce(Args) -> Result<()>) -> ExitCode {
     // A panic is a bug in the lesson, not the user's fault; still, one line, no backtrace.
+    // `let _ = writeln!`, not `eprintln!`: if stderr is a closed pipe (`2>&1 | head`), a
+    // panic inside the hook would abort the process, and no destructor would clean up.
     std::panic::set_hook(Box::new(|info| {
-        let message = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
-        let place = info
-            .location()
-            .map(|l| format!(" at {l}"))
-            .unwrap_or_default();
-        eprintln!("error: {message}{place}");
+        let _ = writeln!(std::io::stderr(), "error: {}", crate::panic_message(info));
     }));
 
     let args = match Args::try_parse() {

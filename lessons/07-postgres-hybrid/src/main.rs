@@ -305,6 +305,10 @@ fn fork_the_children(server: &mut Server, parts: &[ShmemPart], count: u64) -> Re
     for number in 1..=count as usize {
         let offset = slots + number * SLOT_SIZE;
         let child = fork_child(|| {
+            // A session of its own, as each PostgreSQL child takes one (InitPostmasterChild
+            // calls setsid). Then a signal for the terminal's foreground job, or the SIGHUP
+            // the kernel sends a stopped job whose leader died, does not reach the children.
+            let _ = nix::unistd::setsid();
             let me = std::process::id();
             let text = format!("child {number} (child pid {me}) was here");
             // SAFETY: the slot lies inside the mapping (the size counted one per process) and

@@ -56,6 +56,19 @@ fn a_live_postmaster_wins_over_everything_the_segment_says() {
 }
 
 #[test]
+fn a_live_postmaster_still_starting_is_running() {
+    // Lines 1-6 written, line 7 not yet: a server in the middle of its start.
+    let mut starting = lock_file();
+    starting.shmem = None;
+    assert_eq!(
+        decide(&starting, true, None),
+        Decision::Running { pid: 4242 },
+        "the PID is alive, though line 7 is not written yet: a server in the middle of its \
+         start. Still Running; a missing line 7 says nothing about a live PID"
+    );
+}
+
+#[test]
 fn a_dead_postmaster_with_attached_children_is_refused() {
     assert_eq!(
         decide(&lock_file(), false, Some(IN_USE)),
