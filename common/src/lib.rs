@@ -8,14 +8,18 @@
 //! - [`Error`] and [`main`]: a lesson returns `Result` all the way up; `main` turns a
 //!   failure into one line on stderr and exit status 1 (2 for bad usage), never a panic.
 //! - [`run_tests`] runs the tests of a `harness = false` test target, for tests that fork.
+//! - [`pause`] waits for Enter so the reader can look from another terminal; Ctrl-C there
+//!   is an error that cleans up, not a death that leaks.
 
 mod error;
 mod fork;
 mod harness;
+mod pause;
 
 pub use error::{Error, Result, main, positive};
 pub use fork::{Child, Exit, fork_child, thread_count};
 pub use harness::run_tests;
+pub use pause::pause;
 
 /// Prints one line of the parent's story: `[parent] ...`.
 #[macro_export]

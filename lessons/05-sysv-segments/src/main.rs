@@ -321,12 +321,11 @@ fn show_limits() -> Result<()> {
 /// With `--pause`: waits for Enter, saying where to look meanwhile.
 fn pause(enabled: bool, shmid: i32) -> Result<()> {
     if enabled {
-        println!(
+        common::pause(&format!(
             "[paused] pid {}, shmid {shmid}: try `ipcs -m -i {shmid}` in another terminal; \
              press Enter to go on",
             std::process::id()
-        );
-        std::io::stdin().read_line(&mut String::new())?;
+        ))?;
     }
     Ok(())
 }

@@ -1,0 +1,75 @@
+//! Waiting for the reader to press Enter, without leaking on Ctrl-C.
+//!
+//! A lesson that pauses so the reader can look at it from another terminal (`ipcs -m`,
+//! `/proc/PID/maps`) holds things the kernel keeps after the process dies: System V
+//! segments above all. If Ctrl-C killed it there, no destructor would run. So while it
+//! waits, SIGINT and SIGTERM are blocked and read from a signalfd instead: the wait ends
+//! with an error, the error returns through `main`, and every guard on the way cleans up.
+
+use std::io::Read;
+use std::os::fd::AsFd;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::signalfd::SignalFd;
+
+use crate::{Error, Result};
+
+/// Prints `prompt` and waits for a line on stdin (or its end). A SIGINT or SIGTERM during
+/// the wait is an error ("interrupted by SIGINT") instead of a sudden death.
+pub fn pause(prompt: &str) -> Result<()> {
+    let mut signals = SigSet::empty();
+    signals.add(Signal::SIGINT);
+    signals.add(Signal::SIGTERM);
+    let mut previous = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&signals), Some(&mut previous))
+        .map_err(Error::sys("sigprocmask"))?;
+    // Only now the prompt: whoever reacts to it (a reader, or a test) finds us ready.
+    println!("{prompt}");
+    let outcome = wait(&signals);
+    // A signal that arrived but was not read stays pending; restoring the mask delivers it
+    // (and kills us) only if we did not consume it, which `wait` always does.
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None)
+        .map_err(Error::sys("sigprocmask"))?;
+    outcome
+}
+
+fn wait(signals: &SigSet) -> Result<()> {
+    let signal_fd = SignalFd::new(signals).map_err(Error::sys("signalfd"))?;
+    let stdin = std::io::stdin();
+    loop {
+        let mut fds = [
+            PollFd::new(stdin.as_fd(), PollFlags::POLLIN),
+            PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(errno) => return Err(Error::sys("poll")(errno)),
+            Ok(_) => {}
+        }
+        if fds[1].any().unwrap_or(false) {
+            let name = match signal_fd.read_signal() {
+                Ok(Some(info)) => {
+                    Signal::try_from(info.ssi_signo as i32).map_or("a signal", |s| s.as_str())
+                }
+                _ => "a signal",
+            };
+            return Err(Error::Failed(format!(
+                "interrupted by {name} while paused; cleaned up"
+            )));
+        }
+        if fds[0].any().unwrap_or(false) {
+            // One read: a line (or the end of input) ends the pause.
+            let mut byte = [0u8; 1];
+            loop {
+                match stdin.lock().read(&mut byte) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) if byte[0] == b'\n' => return Ok(()),
+                    Ok(_) => continue,
+                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(err) => return Err(err.into()),
+                }
+            }
+        }
+    }
+}
