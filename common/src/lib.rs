@@ -19,7 +19,7 @@ mod pause;
 pub use error::{Error, Result, main, positive};
 pub use fork::{Child, Exit, fork_child, thread_count};
 pub use harness::run_tests;
-pub use pause::pause;
+pub use pause::{Wake, pause, wait_for_input};
 
 /// Prints one line of the parent's story: `[parent] ...`.
 #[macro_export]

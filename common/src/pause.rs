@@ -26,15 +26,31 @@ pub fn pause(prompt: &str) -> Result<()> {
         .map_err(Error::sys("sigprocmask"))?;
     // Only now the prompt: whoever reacts to it (a reader, or a test) finds us ready.
     println!("{prompt}");
-    let outcome = wait(&signals);
-    // A signal that arrived but was not read stays pending; restoring the mask delivers it
-    // (and kills us) only if we did not consume it, which `wait` always does.
+    let woken = wait_for_input(&signals);
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&previous), None)
         .map_err(Error::sys("sigprocmask"))?;
-    outcome
+    match woken? {
+        Wake::Line | Wake::EndOfInput => Ok(()),
+        Wake::Signal(name) => Err(Error::Failed(format!(
+            "interrupted by {name} while paused; cleaned up"
+        ))),
+    }
 }
 
-fn wait(signals: &SigSet) -> Result<()> {
+/// What ended a [`wait_for_input`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// A line was read from stdin (and consumed).
+    Line,
+    /// Stdin was closed (Ctrl-D in a terminal).
+    EndOfInput,
+    /// One of the awaited signals arrived (and was consumed): its name.
+    Signal(&'static str),
+}
+
+/// Waits until stdin has a line or ends, or one of `signals` arrives. The caller must have
+/// blocked `signals` (sigprocmask), so that they wait in a signalfd instead of acting.
+pub fn wait_for_input(signals: &SigSet) -> Result<Wake> {
     let signal_fd = SignalFd::new(signals).map_err(Error::sys("signalfd"))?;
     let stdin = std::io::stdin();
     loop {
@@ -54,17 +70,14 @@ fn wait(signals: &SigSet) -> Result<()> {
                 }
                 _ => "a signal",
             };
-            return Err(Error::Failed(format!(
-                "interrupted by {name} while paused; cleaned up"
-            )));
+            return Ok(Wake::Signal(name));
         }
         if fds[0].any().unwrap_or(false) {
-            // One read: a line (or the end of input) ends the pause.
             let mut byte = [0u8; 1];
             loop {
                 match stdin.lock().read(&mut byte) {
-                    Ok(0) => return Ok(()),
-                    Ok(_) if byte[0] == b'\n' => return Ok(()),
+                    Ok(0) => return Ok(Wake::EndOfInput),
+                    Ok(_) if byte[0] == b'\n' => return Ok(Wake::Line),
                     Ok(_) => continue,
                     Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(err) => return Err(err.into()),

@@ -11,12 +11,11 @@
 
 mod sidebar;
 
-use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
-use common::{Child, Error, Result, child, fork_child, parent, section};
+use common::{Child, Error, Result, Wake, child, fork_child, parent, section};
 use l01_mmap::{maps_entry, page_size};
 use l05_sysv_segments::{proc_entry, stat};
 use l06_keys_and_strangers::{Created, DirId, Found, Probe, key_hex, read_header};
@@ -26,9 +25,7 @@ use l07_postgres_hybrid::{
     create_interlock, huge_page_size, lock_data_dir, now, offsets, parts, shmem_size,
 };
 use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
-use nix::sys::signalfd::SignalFd;
 use nix::unistd::{pipe2, read, write};
 
 /// PostgreSQL's shared memory layout since 9.3: a big anonymous mapping, a tiny System V
@@ -400,36 +397,13 @@ fn hold_until_told(dir: &Path) -> Result<()> {
         std::process::id(),
         dir.display()
     );
-    let signals = SignalFd::new(&stop_signals()).map_err(Error::sys("signalfd"))?;
-    let stdin = std::io::stdin();
-    let mut buffer = [0u8; 512];
     loop {
-        let mut fds = [
-            PollFd::new(stdin.as_fd(), PollFlags::POLLIN),
-            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(errno) => return Err(Error::sys("poll")(errno)),
-            Ok(_) => {}
+        match common::wait_for_input(&stop_signals())? {
+            Wake::Line => continue, // typed lines are ignored
+            Wake::EndOfInput => parent!("standard input closed: stopping"),
+            Wake::Signal(name) => parent!("{name}: stopping"),
         }
-        if fds[1].any().unwrap_or(false) {
-            if let Ok(Some(info)) = signals.read_signal() {
-                let name =
-                    Signal::try_from(info.ssi_signo as i32).map_or("a signal", |s| s.as_str());
-                parent!("{name}: stopping");
-            }
-            return Ok(());
-        }
-        if fds[0].any().unwrap_or(false) {
-            match std::io::stdin().lock().read(&mut buffer) {
-                Ok(0) | Err(_) => {
-                    parent!("standard input closed: stopping");
-                    return Ok(());
-                }
-                Ok(_) => {} // typed lines are ignored
-            }
-        }
+        return Ok(());
     }
 }
 // ANCHOR_END: hold
