@@ -207,6 +207,17 @@ impl MapsEntry {
     }
 }
 
+/// The line as the lessons print it: `7f3a5c000000-7f3a5c002000 rw-s /dev/zero (deleted)`.
+impl std::fmt::Display for MapsEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:x}-{:x} {} {}",
+            self.start, self.end, self.perms, self.name
+        )
+    }
+}
+
 /// The entries of `/proc/self/maps` that overlap `addr..addr + len`, in address order.
 pub fn maps_entries(addr: *const u8, len: usize) -> Result<Vec<MapsEntry>> {
     let (lo, hi) = (addr as usize, addr as usize + len);
@@ -221,6 +232,16 @@ pub fn maps_entries(addr: *const u8, len: usize) -> Result<Vec<MapsEntry>> {
 /// The one entry of `/proc/self/maps` that contains `addr`, if any.
 pub fn maps_entry(addr: *const u8) -> Result<Option<MapsEntry>> {
     Ok(maps_entries(addr, 1)?.into_iter().next())
+}
+
+/// The entry of `/proc/self/maps` that contains `addr`, which must be mapped.
+pub fn listed_mapping(addr: *const u8) -> Result<MapsEntry> {
+    maps_entry(addr)?.ok_or_else(|| {
+        Error::Failed(format!(
+            "nothing is mapped at {:#x}, says /proc/self/maps",
+            addr as usize
+        ))
+    })
 }
 
 /// `7f3a5c000000-7f3a5c002000 rw-s 00000000 00:01 2058 /dev/zero (deleted)`

@@ -8,7 +8,7 @@
 
 use clap::Parser;
 use common::{Error, Result, child, fork_child, parent, section};
-use l01_mmap::{Mapping, PG_MMAP_FLAGS, maps_entry, page_size};
+use l01_mmap::{Mapping, PG_MMAP_FLAGS, listed_mapping, maps_entry, page_size};
 use nix::sys::mman::ProtFlags;
 
 /// Map anonymous memory, look at it in /proc/self/maps, protect it, unmap it.
@@ -65,12 +65,8 @@ fn ask_for_memory(len: usize) -> Result<Mapping> {
 // ANCHOR: maps
 fn show_what_was_mapped(mapping: &Mapping) -> Result<()> {
     section("2. What the kernel really mapped, says /proc/self/maps");
-    let entry = maps_entry(mapping.as_ptr())?
-        .ok_or_else(|| Error::Failed("our mapping is missing from /proc/self/maps".into()))?;
-    println!(
-        "{:x}-{:x} {} {}",
-        entry.start, entry.end, entry.perms, entry.name
-    );
+    let entry = listed_mapping(mapping.as_ptr())?;
+    println!("{entry}");
     let pages = entry.size() / page_size();
     let plural = if pages == 1 { "" } else { "s" };
     if entry.size() == mapping.len() {

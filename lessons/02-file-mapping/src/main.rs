@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use common::{Error, Result, child, fork_child, parent, section};
 use l01_mmap::Mapping;
-use l01_mmap::{maps_entry, page_size};
+use l01_mmap::{listed_mapping, page_size};
 use l02_file_mapping::{map_file, msync, smaps};
 use nix::sys::mman::{MapFlags, MsFlags, ProtFlags};
 use tempfile::TempDir;
@@ -141,12 +141,7 @@ fn map_twice(file: &File, len: usize) -> Result<(Mapping, Mapping)> {
     }
     println!("/proc/self/maps names the file as what backs both (s: shared, p: private):");
     for mapping in [&shared, &private] {
-        let entry = maps_entry(mapping.as_ptr())?
-            .ok_or_else(|| Error::Failed("a mapping is missing from /proc/self/maps".into()))?;
-        println!(
-            "{:x}-{:x} {} {}",
-            entry.start, entry.end, entry.perms, entry.name
-        );
+        println!("{}", listed_mapping(mapping.as_ptr())?);
     }
     Ok((shared, private))
 }

@@ -9,7 +9,7 @@
 
 use clap::Parser;
 use common::{Error, Result, child, fork_child, parent, section};
-use l01_mmap::{maps_entry, page_size};
+use l01_mmap::{listed_mapping, page_size};
 use l05_sysv_segments::{
     Attachment, IPC_PRIVATE, SHM_DEST, Segment, attach, limits, proc_entry, stat,
 };
@@ -109,15 +109,8 @@ fn attach_and_look(segment: &Segment) -> Result<Attachment> {
         addr as usize,
         stat(segment.id())?.nattch
     );
-    let entry = maps_entry(addr)?
-        .ok_or_else(|| Error::Failed("the attachment is missing from /proc/self/maps".into()))?;
-    parent!(
-        "/proc/self/maps: {:x}-{:x} {} {}",
-        entry.start,
-        entry.end,
-        entry.perms,
-        entry.name
-    );
+    let entry = listed_mapping(addr)?;
+    parent!("/proc/self/maps: {entry}");
     let pages = entry.size() / page_size();
     parent!(
         "{} bytes mapped: shm_segsz {} rounded up to {pages} whole page{}",

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use common::{Child, Error, Result, Wake, child, fork_child, parent, section};
-use l01_mmap::{maps_entry, page_size};
+use l01_mmap::{listed_mapping, maps_entry, page_size};
 use l05_sysv_segments::{proc_entry, stat};
 use l06_keys_and_strangers::{Created, DirId, Found, Probe, key_hex, read_header};
 use l07_postgres_hybrid::{
@@ -467,15 +467,10 @@ fn stop(mut server: Server, step: u32) -> Result<()> {
 
 /// This process's line of /proc/self/maps for the mapping at `addr`, made of `unit`-byte pages.
 fn show_maps_line(addr: *const u8, unit: usize) -> Result<()> {
-    let entry = maps_entry(addr)?
-        .ok_or_else(|| Error::Failed("a mapping is missing from /proc/self/maps".into()))?;
+    let entry = listed_mapping(addr)?;
     let pages = entry.size() / unit;
     parent!(
-        "/proc/self/maps: {:x}-{:x} {} {}  ({} bytes, {pages} page{} of {unit})",
-        entry.start,
-        entry.end,
-        entry.perms,
-        entry.name,
+        "/proc/self/maps: {entry}  ({} bytes, {pages} page{} of {unit})",
         entry.size(),
         if pages == 1 { "" } else { "s" },
     );

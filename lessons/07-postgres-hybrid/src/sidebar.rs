@@ -12,7 +12,7 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 
 use common::{Error, Result, child, fork_child, parent, section};
-use l01_mmap::{Mapping, maps_entry};
+use l01_mmap::{Mapping, listed_mapping};
 use l02_file_mapping::map_file;
 use nix::fcntl::{OFlag, posix_fallocate};
 use nix::sys::memfd::{MFdFlags, memfd_create};
@@ -156,15 +156,7 @@ fn describe(path: &str) -> Result<String> {
 }
 
 fn show_maps_line(mapping: &Mapping) -> Result<()> {
-    let entry = maps_entry(mapping.as_ptr())?
-        .ok_or_else(|| Error::Failed("the mapping is missing from /proc/self/maps".into()))?;
-    parent!(
-        "/proc/self/maps: {:x}-{:x} {} {}",
-        entry.start,
-        entry.end,
-        entry.perms,
-        entry.name
-    );
+    parent!("/proc/self/maps: {}", listed_mapping(mapping.as_ptr())?);
     Ok(())
 }
 
