@@ -27,6 +27,14 @@
 //! | `started at 1795682337`      | `started at [EPOCH]`   |
 //! | `line 7: "   382114    163880"` | `line 7: "[KEY] [SHMID]"` |
 //! | `/l07-sidebar.4242`          | `/l07-sidebar.[PID]`   |
+//! | `the 2 usable CPUs`          | `the [CPUS] usable CPUs` |
+//! | `reads 9835, not 20000`      | `reads [COUNT], not 20000` |
+//! | `lost 9835 of 20000 updates` | `lost [COUNT] of 20000 updates` |
+//! | `yet 5035 of 315171 audits`  | `yet [COUNT] of [COUNT] audits` |
+//! | `semid 32768`                | `semid [SEMID]`        |
+//! | `alone 1.0×, 4 processes 24×` | `alone [RATIO], 4 processes [RATIO]` |
+//! | `   56.3 ns` (a cell: `{:>7.1} ns`) | `   [NS] ns` (same width) |
+//! | `   12.2×` (a cell: `{:>7.1}×`) | ` [RATIO]` (same width, before the `×` rule) |
 
 use std::process::Output;
 
@@ -69,6 +77,28 @@ const FILTERS: &[(&str, &str)] = &[
     (r"\bstarted at \d+", "started at [EPOCH]"),
     (r#"\bline 7: " *\d+ +\d+""#, r#"line 7: "[KEY] [SHMID]""#),
     (r"/l07-sidebar\.\d+", "/l07-sidebar.[PID]"),
+    // Lesson 08: how many CPUs the racers were pinned to, and what a race left behind: the
+    // count that lost updates, how many were lost (of a total that stays), and how many of
+    // an auditor's looks caught an invariant broken.
+    (r"\bthe \d+ usable CPUs?\b", "the [CPUS] usable CPUs"),
+    (r"\breads \d+, not (\d+)\b", "reads [COUNT], not $1"),
+    (
+        r"\blost \d+ of (\d+) updates\b",
+        "lost [COUNT] of $1 updates",
+    ),
+    (
+        r"\byet \d+ of \d+ audits\b",
+        "yet [COUNT] of [COUNT] audits",
+    ),
+    // Lesson 09: a table cell of a time per operation (`{:>7.1} ns`) or of a ratio
+    // (`{:>7.1}×`), replaced at the cell's own width so the table stays aligned. Before the
+    // general `×` rule below, which would keep the padding (and so a number's width).
+    (r"[ \d]{4}\d\.\d ns\b", "   [NS] ns"),
+    (r"[ \d]{4}\d\.\d×", " [RATIO]"),
+    // Lesson 10: a System V semaphore set's id, and a cost as a multiple of the fastest
+    // lock's in the same run (a number directly followed by ×).
+    (r"\bsemid \d+", "semid [SEMID]"),
+    (r"\b\d+(\.\d+)?×", "[RATIO]"),
 ];
 
 /// The stdout of a lesson run that must succeed quietly: exit status 0, nothing on stderr.
@@ -137,7 +167,10 @@ mod tests {
                     shmid 32769: 5000 bytes; shmmax 18446744073692774399 bytes, shmall 2097152, shmmni 4096\n\
                     key 0x0098c042: inode 10010690 on device 65024, creator pid 4242\n\
                     (PID 4242) maps /SYSV0098c042 (deleted) and /SYSV00000000, started at 1795682337, /dev/shm/l07-sidebar.4242\n\
-                    line 7: \"   382114    163880\"";
+                    line 7: \"   382114    163880\"\n\
+                    on the 2 usable CPUs: reads 9835, not 20000: lost 10165 of 20000 updates; yet 5035 of 315171 audits\n\
+                    semtimedop(semid 32768, ...): alone 1.0×, 4 processes 24×, 2 x 1000\n\
+                    |   plain TAS      56.3 ns    12.2×     1.0×|";
         settings().bind(|| {
             insta::assert_snapshot!(text, @r#"
             [parent] parent pid [PARENT] forked child pid [CHILD]
@@ -147,6 +180,9 @@ mod tests {
             key [KEY]: inode [INODE] on device [DEVICE], creator pid [PID]
             (PID [PID]) maps /SYSV[KEY] (deleted) and /SYSV00000000, started at [EPOCH], /dev/shm/l07-sidebar.[PID]
             line 7: "[KEY] [SHMID]"
+            on the [CPUS] usable CPUs: reads [COUNT], not 20000: lost [COUNT] of 20000 updates; yet [COUNT] of [COUNT] audits
+            semtimedop(semid [SEMID], ...): alone [RATIO], 4 processes [RATIO], 2 x 1000
+            |   plain TAS      [NS] ns  [RATIO]  [RATIO]|
             "#);
         });
     }
