@@ -136,6 +136,7 @@ fn drain_a() -> (u32, u32, u64) {
     let succeeded = unsafe { &*succeeded.as_ptr() };
 
     race(RACERS, true, |index| {
+        give_up_after_a_while();
         let mut mine = 0;
         for _ in 0..ATTEMPTS {
             if accounts.transfer(1) {
@@ -144,9 +145,7 @@ fn drain_a() -> (u32, u32, u64) {
         }
         succeeded[index].store(mine, Ordering::SeqCst);
     })
-    .unwrap_or_else(|err| {
-        panic!("the race failed: {err} (a panic in transfer or audit? see above)")
-    });
+    .unwrap_or_else(|err| panic!("the race failed: {err}{}", why_the_race_failed(&err)));
 
     let (a, b) = accounts.audit();
     (
@@ -179,6 +178,7 @@ fn an_auditor_never_sees_money_missing_or_counted_twice() {
     let watch = unsafe { &*watch.as_ptr() };
 
     race(RACERS, true, |index| {
+        give_up_after_a_while();
         if index < TRANSFERERS {
             // Start once the auditor looks, even if it shares our CPU.
             while watch.watching.load(Ordering::SeqCst) == 0 {
@@ -210,9 +210,7 @@ fn an_auditor_never_sees_money_missing_or_counted_twice() {
         watch.audits.store(audits, Ordering::SeqCst);
         watch.torn.store(torn, Ordering::SeqCst);
     })
-    .unwrap_or_else(|err| {
-        panic!("the race failed: {err} (a panic in transfer or audit? see above)")
-    });
+    .unwrap_or_else(|err| panic!("the race failed: {err}{}", why_the_race_failed(&err)));
 
     let (audits, torn) = (
         watch.audits.load(Ordering::SeqCst),
@@ -233,4 +231,25 @@ fn an_auditor_never_sees_money_missing_or_counted_twice() {
         "after {total} transfers of 1, A should be 0 and B {total}; they are {:?}",
         accounts.audit()
     );
+}
+
+/// Seconds a racing process may take before SIGALRM ends it: far more than a correct
+/// `transfer` needs, so only a hang (a compare-exchange loop that never succeeds) hits it.
+const DEADLINE_SECONDS: u32 = 10;
+
+/// Arms an alarm in a racing process: a `transfer` that never returns then fails the check
+/// with a message, instead of hanging it.
+fn give_up_after_a_while() {
+    // SAFETY: alarm(2) only schedules a signal for this process.
+    unsafe { libc::alarm(DEADLINE_SECONDS) };
+}
+
+fn why_the_race_failed(err: &common::Error) -> &'static str {
+    if err.to_string().contains("SIGALRM") {
+        ". A racing process was still inside transfer or audit after 10 s: a compare-exchange \
+         loop that retries with the value it loaded first never succeeds once another process \
+         has changed the word. On Err(now), decide again on `now`"
+    } else {
+        " (a panic in transfer or audit? see above)"
+    }
 }

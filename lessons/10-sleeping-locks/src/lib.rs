@@ -687,6 +687,8 @@ mod tests {
     use super::*;
 
     #[test]
+    // With the `exercise` feature, unlock is the learner's stub: its own checks say more.
+    #[cfg(not(feature = "exercise"))]
     fn an_uncontended_futex_mutex_goes_0_1_0() {
         let mutex = FutexMutex::new();
         mutex.lock();

@@ -214,7 +214,9 @@ fn unlock_wakes_a_waiter_that_came_while_it_ran() {
                 true =>
                     "An unlock that reads the state and then stores 0 decides on a value \
                          that is already out of date: read and free in one step, with swap, \
-                         and wake if what the swap returned was 2",
+                         and wake if what the swap returned was 2. (If your unlock does swap, \
+                         look at how it wakes: not at all, or with FutexScope::Private, and \
+                         the waiter in another process never hears it.)",
                 false => NEVER_WOKEN,
             }
         ),
