@@ -35,6 +35,9 @@
 //! | `alone 1.0×, 4 processes 24×` | `alone [RATIO], 4 processes [RATIO]` |
 //! | `   56.3 ns` (a cell: `{:>7.1} ns`) | `   [NS] ns` (same width) |
 //! | `   12.2×` (a cell: `{:>7.1}×`) | ` [RATIO]` (same width, before the `×` rule) |
+//! | `12182 shared reads`         | `[COUNT] shared reads` |
+//! | `up to 3 readers`            | `up to [COUNT] readers` |
+//! | `slept 62 times`             | `slept [COUNT] times`  |
 
 use std::process::Output;
 
@@ -99,6 +102,11 @@ const FILTERS: &[(&str, &str)] = &[
     // lock's in the same run (a number directly followed by ×).
     (r"\bsemid \d+", "semid [SEMID]"),
     (r"\b\d+(\.\d+)?×", "[RATIO]"),
+    // Lesson 11: how many shared acquisitions readers made while the writers worked, the
+    // most readers inside at once, and how often the writers had to sleep for the lock.
+    (r"\b\d+ shared reads\b", "[COUNT] shared reads"),
+    (r"\bup to \d+ readers\b", "up to [COUNT] readers"),
+    (r"\bslept \d+ times\b", "slept [COUNT] times"),
 ];
 
 /// The stdout of a lesson run that must succeed quietly: exit status 0, nothing on stderr.
@@ -170,7 +178,8 @@ mod tests {
                     line 7: \"   382114    163880\"\n\
                     on the 2 usable CPUs: reads 9835, not 20000: lost 10165 of 20000 updates; yet 5035 of 315171 audits\n\
                     semtimedop(semid 32768, ...): alone 1.0×, 4 processes 24×, 2 x 1000\n\
-                    |   plain TAS      56.3 ns    12.2×     1.0×|";
+                    |   plain TAS      56.3 ns    12.2×     1.0×|\n\
+                    12182 shared reads, up to 3 readers inside; the writers slept 62 times";
         settings().bind(|| {
             insta::assert_snapshot!(text, @r#"
             [parent] parent pid [PARENT] forked child pid [CHILD]
@@ -183,6 +192,7 @@ mod tests {
             on the [CPUS] usable CPUs: reads [COUNT], not 20000: lost [COUNT] of 20000 updates; yet [COUNT] of [COUNT] audits
             semtimedop(semid [SEMID], ...): alone [RATIO], 4 processes [RATIO], 2 x 1000
             |   plain TAS      [NS] ns  [RATIO]  [RATIO]|
+            [COUNT] shared reads, up to [COUNT] readers inside; the writers slept [COUNT] times
             "#);
         });
     }

@@ -1,0 +1,49 @@
+//! Lesson 12's output, as the chapter shows it. (Not run by `cargo exercise`.)
+#![cfg(not(feature = "exercise"))]
+
+use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
+
+#[test]
+fn story() {
+    let output = cargo_bin_cmd!("l12-dying-holders").output().unwrap();
+    // Whatever happened, the semaphore set the run printed must be gone (and is removed
+    // here if it is not, so that a failing run leaves nothing behind).
+    let leftovers = sweep(&String::from_utf8_lossy(&output.stdout));
+    let stdout = snapshots::success(&output);
+    assert!(
+        leftovers.is_empty(),
+        "the lesson left System V semaphore sets {leftovers:?} (removed now)"
+    );
+    snapshots::settings().bind(|| insta::assert_snapshot!("l12-dying-holders", stdout));
+}
+
+#[test]
+fn bad_input() {
+    let stdout = snapshots::failures(
+        cargo_bin!("l12-dying-holders"),
+        &[
+            (&["--deadline-ms", "0"], 2),
+            (&["--deadline-ms", "soon"], 2),
+            (&["--deadline-ms", "60000"], 2),
+            (&["--holders", "3"], 2),
+        ],
+    );
+    snapshots::settings().bind(|| insta::assert_snapshot!("l12-dying-holders-errors", stdout));
+}
+
+/// Removes every set named as `semid N` in `stdout` that still exists; returns their ids.
+fn sweep(stdout: &str) -> Vec<i32> {
+    let sets = l10_sleeping_locks::semaphore_sets().unwrap_or_default();
+    let printed = stdout.split("semid ").skip(1).filter_map(|rest| {
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    });
+    let mut left: Vec<i32> = printed.filter(|semid| sets.contains(semid)).collect();
+    left.dedup();
+    for &semid in &left {
+        let _ = l10_sleeping_locks::remove(semid);
+    }
+    left
+}
