@@ -497,7 +497,12 @@ impl ProcessLock for SharedMode<'_> {
 /// The state word in words: `2 shared | HAS_WAITERS | RELEASE_OK`.
 pub fn describe(state: u32) -> String {
     let holders = if state & EXCLUSIVE != 0 {
-        "exclusive".to_string()
+        // A shared count beside the exclusive bit is a bug (a reader that added itself and
+        // did not take it back): show it rather than hide it.
+        match state & SHARED_MASK {
+            0 => "exclusive".to_string(),
+            n => format!("exclusive + {n} shared"),
+        }
     } else {
         match state & SHARED_MASK {
             0 => "free".to_string(),
@@ -710,7 +715,10 @@ impl Xorshift {
     }
 }
 
-#[cfg(test)]
+// Not with the `exercise` feature: these tests take the lock, which then runs the learner's
+// `try_acquire_shared`, and a wrong one could make them sleep for ever; the exercise's own
+// checks have deadlines and say what is wrong.
+#[cfg(all(test, not(feature = "exercise")))]
 mod tests {
     use super::*;
 

@@ -164,7 +164,9 @@ fn racing_readers_share_and_writers_exclude() {
                  0, so no writer gets in and no release wakes anyone; a store can also wipe \
                  out a flag or a writer's EXCLUSIVE that another process set in between"
             } else if text.contains("101") {
-                "it panicked (the message is above)"
+                "it panicked (the message is above). If a release found the lock not held the \
+                 way it expected, the count went wrong on the way in: one compare_exchange \
+                 from the old word to the new one, not a load and then a store"
             } else {
                 "see the error"
             };

@@ -241,11 +241,15 @@ impl Ledger {
 
     /// Moves `amount` from `a` to `b` the careful way: lock; journal the balances before;
     /// the two writes; clear the journal; unlock. `at(step)` is called at each [`Step`].
-    /// An error (and nothing written) if the mutex was not cleanly unlocked before.
+    /// If the previous holder died, an error, and nothing written: the mutex is then held
+    /// by this process, still marked inconsistent (that is what EOWNERDEAD hands over).
+    /// Do not copy this shortcut: a caller must repair (as `lock_and_repair` does) or exit,
+    /// so that the next locker is told in turn; unlocking it as it is would make the mutex
+    /// unusable for good (ENOTRECOVERABLE).
     pub fn transfer(&self, amount: i64, mut at: impl FnMut(Step)) -> Result<()> {
         if self.mutex.lock()? == Acquired::OwnerDied {
             return Err(Error::Failed(
-                "transfer: EOWNERDEAD: a holder died; repair first".into(),
+                "transfer: EOWNERDEAD: a holder died; repair first (lock_and_repair)".into(),
             ));
         }
         let (a, b) = self.accounts.balances();
