@@ -1,0 +1,301 @@
+//! Checks for lesson 13's exercise. `cargo test -p l13-shmem-index` runs them against
+//! src/solution.rs; `cargo exercise l13-shmem-index` against your src/exercise.rs.
+//! The race forks, so they run in this file's own single-threaded `main`.
+//!
+//! Every racing process arms an alarm first: an `init_struct` that never returns (a lock
+//! never released) ends in SIGALRM after a few seconds, and the check says so.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use l13_shmem_index::{
+    CACHE_LINE, Segment, Shmem, ShmemError, cache_line_align, decode_name, init_struct, race,
+    usable_cpus,
+};
+
+fn main() -> std::process::ExitCode {
+    common::run_tests!(
+        a_name_created_once_is_then_found,
+        offsets_are_cache_line_aligned_and_never_overlap,
+        another_size_for_a_known_name_is_an_error,
+        bad_requests_are_refused_and_take_nothing,
+        processes_creating_one_name_at_once_create_it_once,
+    )
+}
+
+/// Runs `init_struct` and turns an error into a failed check that says what happened.
+fn init(shmem: &Shmem, name: &str, size: usize) -> (usize, bool) {
+    init_struct(shmem, name, size).unwrap_or_else(|err| {
+        panic!("init_struct(\"{name}\", {size}) on a region with room for it said: {err}")
+    })
+}
+
+/// How many index entries are called `name`.
+fn entries_named(shmem: &Shmem, name: &str) -> usize {
+    shmem
+        .entries()
+        .iter()
+        .filter(|entry| decode_name(&entry.name) == name)
+        .count()
+}
+
+fn a_name_created_once_is_then_found() {
+    let segment = Segment::create(64 * 1024, 16).unwrap();
+    let shmem = segment.shmem();
+    let (offset, found) = init(&shmem, "XLOG Ctl", 520);
+    assert!(
+        !found,
+        "the first init_struct(\"XLOG Ctl\", 520) said found = true, in an empty index: \
+         found is true only when the name was already there"
+    );
+    let (again, found) = init(&shmem, "XLOG Ctl", 520);
+    assert!(
+        found,
+        "the second init_struct(\"XLOG Ctl\", 520) said found = false: look the name up \
+         (shmem.lookup) before creating anything"
+    );
+    assert_eq!(
+        again, offset,
+        "the second init_struct(\"XLOG Ctl\") returned offset {again}, the first {offset}: a \
+         name found must give the offset stored in its entry"
+    );
+    let count = entries_named(&shmem, "XLOG Ctl");
+    assert_eq!(
+        count, 1,
+        "the index holds {count} entries named \"XLOG Ctl\" after two calls: the second must \
+         find the first, not add another"
+    );
+    let entry = shmem.find("XLOG Ctl").unwrap().unwrap();
+    assert_eq!(
+        (entry.offset as usize, entry.size as usize),
+        (offset, 520),
+        "the entry records offset {} and size {}, but init_struct returned offset {offset} \
+         for 520 bytes: store the offset alloc gave and the size asked for",
+        entry.offset,
+        entry.size
+    );
+}
+
+fn offsets_are_cache_line_aligned_and_never_overlap() {
+    let segment = Segment::create(64 * 1024, 16).unwrap();
+    let shmem = segment.shmem();
+    let sizes = [1, 100, 128, 129, 1000, 8];
+    let mut ranges = Vec::new();
+    for (i, &size) in sizes.iter().enumerate() {
+        let name = format!("struct {i}");
+        let (offset, _) = init(&shmem, &name, size);
+        assert!(
+            offset.is_multiple_of(CACHE_LINE),
+            "init_struct(\"{name}\", {size}) returned offset {offset}, not a multiple of \
+             {CACHE_LINE}: get the memory from shmem.alloc, which aligns every allocation to a \
+             cache line (PG_CACHE_LINE_SIZE)"
+        );
+        let entry = shmem.find(&name).unwrap().unwrap();
+        assert_eq!(
+            entry.allocated_size as usize,
+            cache_line_align(size),
+            "\"{name}\" ({size} bytes) records allocated_size {}, not {}: store the \
+             allocated_size that shmem.alloc returned",
+            entry.allocated_size,
+            cache_line_align(size)
+        );
+        assert!(
+            offset + cache_line_align(size) <= shmem.total_size()
+                && offset + cache_line_align(size) <= shmem.free_offset(),
+            "\"{name}\" at offset {offset} reaches past the free offset {}: allocate with \
+             shmem.alloc, don't compute offsets yourself",
+            shmem.free_offset()
+        );
+        for (other, start, end) in &ranges {
+            assert!(
+                offset >= *end || offset + size <= *start,
+                "\"{name}\" ({offset}..{}) overlaps \"{other}\" ({start}..{end}): every \
+                 structure needs its own allocation",
+                offset + size
+            );
+        }
+        ranges.push((name.clone(), offset, offset + size));
+    }
+}
+
+fn another_size_for_a_known_name_is_an_error() {
+    let segment = Segment::create(64 * 1024, 16).unwrap();
+    let shmem = segment.shmem();
+    init(&shmem, "Lock table", 2000);
+    let free = shmem.free_offset();
+    match init_struct(&shmem, "Lock table", 3000) {
+        Err(ShmemError::SizeMismatch {
+            name,
+            expected: 3000,
+            actual: 2000,
+        }) if name == "Lock table" => {}
+        other => panic!(
+            "init_struct(\"Lock table\", 3000) after creating it with 2000 bytes returned \
+             {other:?}: a known name asked for with another size is \
+             Err(SizeMismatch {{ name, expected: 3000, actual: 2000 }}); the caller would \
+             otherwise use 3000 bytes of a 2000-byte structure"
+        ),
+    }
+    assert_eq!(
+        (shmem.free_offset(), entries_named(&shmem, "Lock table")),
+        (free, 1),
+        "after the size mismatch, the region changed (free offset {} → {}, entries named \
+         \"Lock table\": {}): a refused request takes nothing",
+        free,
+        shmem.free_offset(),
+        entries_named(&shmem, "Lock table")
+    );
+}
+
+fn bad_requests_are_refused_and_take_nothing() {
+    let long = "x".repeat(48);
+    let segment = Segment::create(Segment::minimum_size(2) + 4 * CACHE_LINE, 2).unwrap();
+    let shmem = segment.shmem();
+    match init_struct(&shmem, &long, 8) {
+        Err(ShmemError::NameTooLong { .. }) => {}
+        other => panic!(
+            "a 48-byte name returned {other:?}, not Err(NameTooLong): names are stored in 48 \
+             bytes with at least one NUL; use encode_name(name)?"
+        ),
+    }
+    let free = shmem.free_offset();
+    match init_struct(&shmem, "too big", 10 * CACHE_LINE) {
+        Err(ShmemError::OutOfMemory {
+            name: Some(name), ..
+        }) if name == "too big" => {}
+        other => panic!(
+            "init_struct(\"too big\", {}) with {} bytes left returned {other:?}: expected \
+             Err(OutOfMemory {{ name: Some(\"too big\"), .. }}) (set the name in the error \
+             shmem.alloc returns)",
+            10 * CACHE_LINE,
+            shmem.total_size() - free
+        ),
+    }
+    assert_eq!(
+        (shmem.free_offset(), shmem.entries().len()),
+        (free, 0),
+        "after a request too big, the free offset is {} (was {free}) and the index has {} \
+         entries: a failed init_struct must leave no entry behind",
+        shmem.free_offset(),
+        shmem.entries().len()
+    );
+    init(&shmem, "one", 8);
+    init(&shmem, "two", 8);
+    let free = shmem.free_offset();
+    match init_struct(&shmem, "three", 8) {
+        Err(ShmemError::IndexFull { .. }) => {}
+        other => {
+            panic!("a third name in an index of 2 entries returned {other:?}, not Err(IndexFull)")
+        }
+    }
+    assert_eq!(
+        shmem.free_offset(),
+        free,
+        "the index was full, yet init_struct allocated {} bytes nobody can ever find: check \
+         shmem.index_is_full() before shmem.alloc",
+        shmem.free_offset() - free
+    );
+}
+
+/// A private random number per process (xorshift, seeded from the pid).
+fn jitter() -> u32 {
+    static STATE: AtomicU32 = AtomicU32::new(0);
+    let mut x = STATE.load(Ordering::Relaxed);
+    if x == 0 {
+        x = std::process::id() | 1;
+    }
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    STATE.store(x, Ordering::Relaxed);
+    x
+}
+
+/// Names created before the race, so that every look-up scans an index of some length.
+const FILLERS: usize = 20;
+/// Rounds of the race: in each, every process asks for one new name at once.
+const ROUNDS: usize = 1000;
+/// Seconds a racing process may run before its alarm ends it (the race takes well under 1).
+const PATIENCE: u32 = 10;
+
+#[repr(C)]
+struct Tally {
+    /// Processes that have reached each round's start line, all rounds counted together.
+    arrived: AtomicU64,
+    /// Per round: how many processes were told found = false.
+    created: [AtomicU64; ROUNDS],
+}
+
+fn processes_creating_one_name_at_once_create_it_once() {
+    let segment = Segment::create(1 << 20, 2048).unwrap();
+    let shmem = segment.shmem();
+    for i in 0..FILLERS {
+        init(&shmem, &format!("filler {i}"), 1);
+    }
+    let workers = usable_cpus().unwrap().len().clamp(2, 4) as u64;
+    let tally = l08_races::Shared::<Tally>::new().unwrap();
+    // SAFETY: zeroed atomics in a live mapping, used only atomically, outliving `tally`.
+    let tally: &Tally = unsafe { &*tally.as_ptr() };
+    let outcome = race(workers as usize, true, |_| {
+        nix::unistd::alarm::set(PATIENCE);
+        for round in 0..ROUNDS {
+            // A start line per round: everyone asks for the new name at the same moment.
+            tally.arrived.fetch_add(1, Ordering::AcqRel);
+            let mut spins = 0u32;
+            while tally.arrived.load(Ordering::Acquire) < (round as u64 + 1) * workers {
+                spins += 1;
+                if spins.is_multiple_of(1000) {
+                    std::thread::yield_now(); // fewer CPUs than racers: let the others run
+                }
+                std::hint::spin_loop();
+            }
+            // A pause of random length (0 to 63 spin hints): sometimes one process asks
+            // just as another is between its look-up and its insert.
+            for _ in 0..jitter() % 64 {
+                std::hint::spin_loop();
+            }
+            if let Ok((_, false)) = init_struct(&shmem, &format!("round {round}"), 128) {
+                tally.created[round].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    if let Err(err) = outcome {
+        let text = err.to_string();
+        let why = if text.contains("101") {
+            "init_struct panicked in a racing process (its message is above)"
+        } else if text.contains("SIGALRM") {
+            "a process was still racing after 10 s: does init_struct release the index lock \
+             on every path, errors included?"
+        } else {
+            "see the error"
+        };
+        panic!("racing {workers} processes failed: {text}: {why}");
+    }
+    let twice: Vec<usize> = (0..ROUNDS)
+        .filter(|&r| tally.created[r].load(Ordering::Relaxed) > 1)
+        .collect();
+    let never = (0..ROUNDS)
+        .filter(|&r| tally.created[r].load(Ordering::Relaxed) == 0)
+        .count();
+    assert!(
+        twice.is_empty(),
+        "{workers} pinned processes asked for one new name at once, {ROUNDS} times: in {} \
+         rounds (the first: \"round {}\") more than one was told found = false, so two \
+         processes each created the structure and each initialized its own copy. Look up and \
+         insert inside ONE critical section: shmem.index_lock().lock() before shmem.lookup, \
+         .unlock() after shmem.insert (and on every early return)",
+        twice.len(),
+        twice[0]
+    );
+    assert_eq!(
+        never, 0,
+        "in {never} of {ROUNDS} rounds no process was told found = false: the first to ask \
+         for a name creates it"
+    );
+    let duplicated = (0..ROUNDS)
+        .filter(|r| entries_named(&shmem, &format!("round {r}")) != 1)
+        .count();
+    assert_eq!(
+        duplicated, 0,
+        "after the race, {duplicated} of the {ROUNDS} names do not have exactly one index entry"
+    );
+}
