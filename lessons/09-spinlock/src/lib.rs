@@ -14,7 +14,7 @@
 //! about to let go; step 3 exists for the times when that assumption fails.
 
 use std::panic::Location;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use common::Result;
@@ -269,25 +269,10 @@ impl ProcessLock for SpinLock<'_> {
 }
 // ANCHOR_END: spinlock
 
-/// A random number in [0, 1), from a small generator (xorshift) private to this process.
-/// After fork, a child starts with a copy of its parent's generator: left alone, every
-/// child would draw the same "random" delays and the waiters would stay in step. So the
-/// generator notes which process seeded it and reseeds in a new one (PostgreSQL reseeds
-/// in every new backend for the same reason).
+/// A random number in [0, 1), from lesson 08's per-process generator (reseeded in every
+/// forked child, so that waiters do not draw the same delays and stay in step).
 fn random_fraction() -> f64 {
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    static SEEDED_BY: AtomicU32 = AtomicU32::new(0);
-    let pid = std::process::id();
-    let mut x = STATE.load(Ordering::Relaxed);
-    if SEEDED_BY.load(Ordering::Relaxed) != pid || x == 0 {
-        SEEDED_BY.store(pid, Ordering::Relaxed);
-        x = (u64::from(pid) << 32 ^ l08_races::now_ns()) | 1;
-    }
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    STATE.store(x, Ordering::Relaxed);
-    (x >> 11) as f64 / (1u64 << 53) as f64
+    (l08_races::random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

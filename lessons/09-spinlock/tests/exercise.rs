@@ -190,18 +190,6 @@ impl ProcessLock for Watched<'_> {
     }
     fn unlock(&self) {
         self.0.unlock();
-        // A private generator per process (xorshift), seeded from the pid.
-        static STATE: AtomicU32 = AtomicU32::new(0);
-        let mut x = STATE.load(Ordering::Relaxed);
-        if x == 0 {
-            x = std::process::id() | 1;
-        }
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        STATE.store(x, Ordering::Relaxed);
-        for _ in 0..x % 32 {
-            std::hint::spin_loop();
-        }
+        l08_races::jitter(32);
     }
 }

@@ -5,7 +5,7 @@
 //! Every racing process arms an alarm first: an `init_struct` that never returns (a lock
 //! never released) ends in SIGALRM after a few seconds, and the check says so.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use l13_shmem_index::{
     CACHE_LINE, Segment, Shmem, ShmemError, cache_line_align, decode_name, init_struct, race,
@@ -196,20 +196,6 @@ fn bad_requests_are_refused_and_take_nothing() {
     );
 }
 
-/// A private random number per process (xorshift, seeded from the pid).
-fn jitter() -> u32 {
-    static STATE: AtomicU32 = AtomicU32::new(0);
-    let mut x = STATE.load(Ordering::Relaxed);
-    if x == 0 {
-        x = std::process::id() | 1;
-    }
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    STATE.store(x, Ordering::Relaxed);
-    x
-}
-
 /// Names created before the race, so that every look-up scans an index of some length.
 const FILLERS: usize = 20;
 /// Rounds of the race: in each, every process asks for one new name at once.
@@ -250,9 +236,7 @@ fn processes_creating_one_name_at_once_create_it_once() {
             }
             // A pause of random length (0 to 63 spin hints): sometimes one process asks
             // just as another is between its look-up and its insert.
-            for _ in 0..jitter() % 64 {
-                std::hint::spin_loop();
-            }
+            l08_races::jitter(64);
             if let Ok((_, false)) = init_struct(&shmem, &format!("round {round}"), 128) {
                 tally.created[round].fetch_add(1, Ordering::Relaxed);
             }
