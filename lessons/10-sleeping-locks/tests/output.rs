@@ -8,7 +8,8 @@ fn story() {
     let output = cargo_bin_cmd!("l10-sleeping-locks").output().unwrap();
     // Whatever happened, the semaphore set the run printed must be gone (and is removed
     // here if it is not, so that a failing run leaves nothing behind).
-    let leftovers = sweep(&String::from_utf8_lossy(&output.stdout));
+    let leftovers =
+        l10_sleeping_locks::sweep_printed_sets(&String::from_utf8_lossy(&output.stdout));
     let stdout = snapshots::success(&output);
     assert!(
         leftovers.is_empty(),
@@ -30,21 +31,4 @@ fn bad_input() {
         ],
     );
     snapshots::settings().bind(|| insta::assert_snapshot!("l10-sleeping-locks-errors", stdout));
-}
-
-/// Removes every set named as `semid N` in `stdout` that still exists; returns their ids.
-fn sweep(stdout: &str) -> Vec<i32> {
-    let sets = l10_sleeping_locks::semaphore_sets().unwrap_or_default();
-    let printed = stdout.split("semid ").skip(1).filter_map(|rest| {
-        rest.split(|c: char| !c.is_ascii_digit())
-            .next()?
-            .parse()
-            .ok()
-    });
-    let mut left: Vec<i32> = printed.filter(|semid| sets.contains(semid)).collect();
-    left.dedup();
-    for &semid in &left {
-        let _ = l10_sleeping_locks::remove(semid);
-    }
-    left
 }
