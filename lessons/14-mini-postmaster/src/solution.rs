@@ -1,0 +1,36 @@
+//! Lesson 14's exercise, solved: a backend's update, under the page's LWLock, with its WAL
+//! record.
+
+use crate::{DIRTY, Mode, Pool, WalRecord};
+use common::Result;
+use std::sync::atomic::Ordering;
+
+// ANCHOR: solution
+/// Adds 1 to row `row` of buffer `buffer`'s page and logs it; returns the record's LSN.
+pub fn update_row(pool: &Pool, buffer: usize, row: usize) -> Result<u64> {
+    let lock = pool.page_lock(buffer);
+    lock.acquire(Mode::Exclusive);
+    let page = pool.page(buffer);
+    // SAFETY: we hold the page's lock exclusive: nobody else reads or writes the page.
+    let value = unsafe { (*page).rows[row] } + 1;
+    // WAL first, inside the lock: records of one row are then in the WAL in the order the
+    // updates happened, and the page's LSN names the last of them.
+    let logged = pool.insert_wal(WalRecord {
+        block: buffer as u32,
+        row: row as u32,
+        value,
+    });
+    if let Ok(lsn) = logged {
+        // SAFETY: as above.
+        unsafe {
+            (*page).rows[row] = value;
+            (*page).lsn = lsn;
+        }
+        pool.descriptor(buffer)
+            .flags
+            .fetch_or(DIRTY, Ordering::AcqRel);
+    }
+    lock.release(Mode::Exclusive);
+    logged
+}
+// ANCHOR_END: solution

@@ -1,0 +1,268 @@
+//! Checks for lesson 14's exercise. `cargo test -p l14-mini-postmaster` runs them against
+//! src/solution.rs; `cargo exercise l14-mini-postmaster` against your src/exercise.rs.
+//! They fork, so they run in this file's own single-threaded `main`.
+//!
+//! Every check runs in forked processes that arm an alarm first: an `update_row` that never
+//! returns (a lock never released, or taken twice) ends in SIGALRM, and the check says so.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Exit, fork_child};
+use l08_races::race;
+use l11_lwlock::{LOCK_MASK, LwLock, SharedLock};
+use l13_shmem_index::Segment;
+use l14_mini_postmaster::{
+    DIRTY, INDEX_CAPACITY, Mode, Pool, RECORD_SIZE, WalRecord, page_locks, update_row,
+};
+
+fn main() -> std::process::ExitCode {
+    common::run_tests!(
+        one_update_changes_the_row_logs_it_and_marks_the_page,
+        a_full_wal_buffer_changes_nothing,
+        an_update_waits_for_the_page_lock,
+        racing_backends_lose_no_update_and_log_in_order,
+    )
+}
+
+/// Seconds a process running `update_row` may take before its alarm ends it.
+const PATIENCE: u32 = 10;
+
+/// A region of 4 MiB (room for the largest WAL below) and `buffers` page locks.
+fn memory(buffers: usize) -> (Segment, Vec<SharedLock<LwLock>>) {
+    let segment = Segment::create(4 << 20, INDEX_CAPACITY).unwrap();
+    (segment, page_locks(buffers).unwrap())
+}
+
+/// Runs `body` in a child with an alarm; a panic there (its message is printed above) or
+/// the alarm fails the check here, with a word on what it means.
+fn in_child(body: impl FnOnce()) {
+    let child = fork_child(|| {
+        nix::unistd::alarm::set(PATIENCE);
+        body();
+        0
+    })
+    .unwrap();
+    match child.wait().unwrap() {
+        Exit::Code(0) => {}
+        Exit::Code(101) => panic!("the check failed (its message is above)"),
+        Exit::Signal(nix::sys::signal::Signal::SIGALRM) => panic!(
+            "update_row did not return within {PATIENCE} s: does it release the page's \
+             LWLock, or take it twice?"
+        ),
+        other => panic!("the checking process {other}"),
+    }
+}
+
+fn lock_is_free(lock: &LwLock) -> bool {
+    lock.state() & LOCK_MASK == 0
+}
+
+/// Row `row` of buffer `buffer`'s page, read while holding its lock shared.
+fn row_value(pool: &Pool, buffer: usize, row: usize) -> u64 {
+    let lock = pool.page_lock(buffer);
+    lock.acquire(Mode::Shared);
+    // SAFETY: we hold the page's lock.
+    let value = unsafe { (*pool.page(buffer)).rows[row] };
+    lock.release(Mode::Shared);
+    value
+}
+
+fn page_lsn(pool: &Pool, buffer: usize) -> u64 {
+    // SAFETY: called when nobody else runs.
+    unsafe { (*pool.page(buffer)).lsn }
+}
+
+fn one_update_changes_the_row_logs_it_and_marks_the_page() {
+    in_child(|| {
+        let (segment, locks) = memory(4);
+        let (pool, _) = Pool::attach(segment.shmem(), &locks, 8).unwrap();
+        let lsn = update_row(&pool, 2, 5)
+            .unwrap_or_else(|err| panic!("update_row(pool, 2, 5) failed: {err}"));
+        assert_eq!(
+            row_value(&pool, 2, 5),
+            1,
+            "after one update_row(pool, 2, 5), row 5 of page 2 should be 1: add 1 to the row"
+        );
+        let insert = pool.wal_ctl().insert.load(Ordering::Acquire);
+        assert_eq!(
+            insert, RECORD_SIZE as u64,
+            "after one update the WAL's insert position is {insert}, not {RECORD_SIZE}: log \
+             each update with exactly one pool.insert_wal(...)"
+        );
+        let record = pool.wal_records(0, insert)[0];
+        assert_eq!(
+            record,
+            WalRecord {
+                block: 2,
+                row: 5,
+                value: 1
+            },
+            "the WAL record should say which block and row changed and its NEW value"
+        );
+        assert_eq!(
+            (lsn, page_lsn(&pool, 2)),
+            (16, 16),
+            "update_row returned LSN {lsn} and left the page's LSN at {}: both must be the \
+             LSN insert_wal returned (the record's end), so the background writer knows how \
+             far the WAL must be flushed before the page may be written",
+            page_lsn(&pool, 2)
+        );
+        assert!(
+            pool.descriptor(2).flags.load(Ordering::Acquire) & DIRTY != 0,
+            "buffer 2 is not marked DIRTY after its page changed: the background writer \
+             would never write it out"
+        );
+        assert!(
+            (0..4).all(|b| lock_is_free(pool.page_lock(b))),
+            "a page LWLock is still held after update_row returned: release it \
+             (lock.release(Mode::Exclusive))"
+        );
+        assert_eq!(
+            pool.descriptor(1).flags.load(Ordering::Acquire),
+            0,
+            "buffer 1 was not updated, yet its flags changed"
+        );
+    });
+}
+
+fn a_full_wal_buffer_changes_nothing() {
+    in_child(|| {
+        let (segment, locks) = memory(2);
+        let (pool, _) = Pool::attach(segment.shmem(), &locks, 1).unwrap();
+        update_row(&pool, 0, 0).expect("the first update has room in the WAL");
+        let outcome = update_row(&pool, 0, 0);
+        assert!(
+            outcome.is_err(),
+            "the WAL buffer has room for one record, yet a second update_row returned \
+             {outcome:?}: return insert_wal's error"
+        );
+        assert_eq!(
+            (row_value(&pool, 0, 0), page_lsn(&pool, 0)),
+            (1, 16),
+            "an update that could not be logged changed the page (row, LSN): a change \
+             without its WAL record would be lost in a crash, yet be written to disk; change \
+             the page only after insert_wal succeeded"
+        );
+        assert!(
+            lock_is_free(pool.page_lock(0)),
+            "after a failed update the page's LWLock is still held: release it on every path"
+        );
+    });
+}
+
+fn an_update_waits_for_the_page_lock() {
+    let (segment, locks) = memory(2);
+    let (pool, _) = Pool::attach(segment.shmem(), &locks, 8).unwrap();
+    pool.page_lock(1).acquire(Mode::Exclusive);
+    let child = fork_child(|| {
+        nix::unistd::alarm::set(PATIENCE);
+        match update_row(&pool, 1, 3) {
+            Ok(_) => 0,
+            Err(_) => 1,
+        }
+    })
+    .unwrap();
+    // Hold the lock for a while: the child must not get at the page meanwhile.
+    let start = Instant::now();
+    let mut changed = false;
+    while start.elapsed() < Duration::from_millis(300) {
+        // SAFETY: we hold the lock: a well-behaved update_row cannot be writing.
+        let value = unsafe { (*pool.page(1)).rows[3] };
+        changed |= value != 0 || pool.wal_ctl().insert.load(Ordering::Acquire) != 0;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    pool.page_lock(1).release(Mode::Exclusive);
+    let exit = child.wait().unwrap();
+    assert!(
+        !changed,
+        "while this process held page 1's LWLock exclusive, update_row in another process \
+         changed the page or the WAL: take pool.page_lock(buffer) with Mode::Exclusive before \
+         you read or write the page"
+    );
+    assert_eq!(
+        exit,
+        Exit::Code(0),
+        "update_row in the child {exit} (0 expected once the lock was released; 101 is a \
+         panic: its message is above)"
+    );
+    assert_eq!(
+        row_value(&pool, 1, 3),
+        1,
+        "once the lock was free, the waiting update should have gone through"
+    );
+}
+
+/// Updates per racing process.
+const UPDATES: usize = 20_000;
+
+fn racing_backends_lose_no_update_and_log_in_order() {
+    let workers = l08_races::usable_cpus().unwrap().len().clamp(2, 4);
+    let records = workers * UPDATES;
+    let (segment, locks) = memory(2);
+    let (pool, _) = Pool::attach(segment.shmem(), &locks, records).unwrap();
+    let failures = l08_races::Shared::<AtomicU64>::new().unwrap();
+    // SAFETY: a zeroed atomic in a live mapping, used only atomically, outliving `failed`.
+    let failed: &AtomicU64 = unsafe { &*failures.as_ptr() };
+    let outcome = race(workers, true, |index| {
+        nix::unistd::alarm::set(PATIENCE);
+        for i in 0..UPDATES {
+            // Everybody on the same two rows of page 0, and now and then on page 1.
+            let buffer = usize::from(i % 16 == 15);
+            if update_row(&pool, buffer, (index + i) % 2).is_err() {
+                failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    if let Err(err) = outcome {
+        let text = err.to_string();
+        let why = if text.contains("SIGALRM") {
+            "a process was still updating after 10 s: is the page lock released every time?"
+        } else if text.contains("101") {
+            "update_row panicked in a racing process (its message is above)"
+        } else {
+            "see the error"
+        };
+        panic!("racing {workers} processes failed: {text}: {why}");
+    }
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "update_row returned errors"
+    );
+    let total: u64 = (0..2)
+        .flat_map(|b| (0..2).map(move |r| (b, r)))
+        .map(|(b, r)| row_value(&pool, b, r))
+        .sum();
+    let expected = records as u64;
+    assert_eq!(
+        total, expected,
+        "{workers} processes made {expected} updates on the same rows, but the rows add up \
+         to {total}: updates were lost, as in lesson 08. Hold the page's LWLock exclusive \
+         from reading the row to writing it back"
+    );
+    let insert = pool.wal_ctl().insert.load(Ordering::Acquire);
+    let log = pool.wal_records(0, insert);
+    assert_eq!(log.len(), records, "one WAL record per update");
+    let mut last = [[0u64; 2]; 2];
+    let mut out_of_order = 0;
+    for record in &log {
+        let value = &mut last[record.block as usize][record.row as usize];
+        if record.value != *value + 1 {
+            out_of_order += 1;
+        }
+        *value = record.value;
+    }
+    assert_eq!(
+        out_of_order, 0,
+        "{out_of_order} of {records} WAL records do not follow the previous record of their \
+         row (value + 1): replaying the WAL would not rebuild the table. Insert the record \
+         while you still hold the page's lock, so that the WAL's order is the updates' order"
+    );
+    let lsns = [page_lsn(&pool, 0), page_lsn(&pool, 1)];
+    assert!(
+        lsns.contains(&insert),
+        "the last record ends at LSN {insert}, yet the pages' LSNs are {lsns:?}: set the \
+         page's LSN to the LSN of the record you inserted, under the lock"
+    );
+}
