@@ -13,6 +13,7 @@ use l13_shmem_index::{
 };
 
 fn main() -> std::process::ExitCode {
+    give_up_after_a_while();
     common::run_tests!(
         a_name_created_once_is_then_found,
         offsets_are_cache_line_aligned_and_never_overlap,
@@ -282,4 +283,27 @@ fn processes_creating_one_name_at_once_create_it_once() {
         duplicated, 0,
         "after the race, {duplicated} of the {ROUNDS} names do not have exactly one index entry"
     );
+}
+
+/// A check that waits for a lock nobody will release (an `init_struct` that returned
+/// without unlocking) would hang the whole run: after 10 s, SIGALRM ends it with a message.
+fn give_up_after_a_while() {
+    extern "C" fn said_too_slow(_: libc::c_int) {
+        let text = b"\n  a check took more than 10 s: is a lock left held? (a `return` between \
+                     lock() and unlock() that does not unlock)\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; `text` is a static buffer.
+        unsafe {
+            libc::write(1, text.as_ptr().cast(), text.len());
+            libc::_exit(1);
+        }
+    }
+    // SAFETY: the handler only calls async-signal-safe functions; alarm(2) only schedules
+    // a signal for this process.
+    unsafe {
+        libc::signal(
+            libc::SIGALRM,
+            said_too_slow as *const () as libc::sighandler_t,
+        );
+        libc::alarm(10);
+    }
 }
