@@ -553,6 +553,29 @@ pub struct Row {
     pub allocated_size: usize,
 }
 
+/// `rows` as psql would print `SELECT name, off, size, allocated_size FROM
+/// pg_shmem_allocations ORDER BY off`: a header, a rule, then one line per row, the NULL
+/// offsets last (as `ORDER BY` puts them).
+pub fn allocation_table(mut rows: Vec<Row>) -> Vec<String> {
+    rows.sort_by_key(|row| row.offset.unwrap_or(usize::MAX));
+    let mut lines = vec![
+        format!(
+            "{:<20} | {:>6} | {:>6} | {:>14}",
+            "name", "off", "size", "allocated_size"
+        ),
+        format!("{:-<21}+{:-<8}+{:-<8}+{:-<15}", "", "", "", ""),
+    ];
+    for row in &rows {
+        let offset = row.offset.map(|o| o.to_string()).unwrap_or_default();
+        let name = row.name.as_deref().unwrap_or("");
+        lines.push(format!(
+            "{name:<20} | {offset:>6} | {:>6} | {:>14}",
+            row.size, row.allocated_size
+        ));
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,7 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use clap::Parser;
 use common::{Error, Exit, Result, child, fork_child, parent, section};
 use l13_shmem_index::{
-    CACHE_LINE, IndexEntry, Row, Segment, Shmem, cache_line_align, decode_name, init_struct, race,
+    CACHE_LINE, IndexEntry, Segment, Shmem, allocation_table, cache_line_align, decode_name,
+    init_struct, race,
 };
 
 /// Lay out a shared region like PostgreSQL's, find structures in it by name, list it.
@@ -335,28 +336,11 @@ fn whole(entry: &IndexEntry) -> bool {
 fn list_allocations(shmem: &Shmem) {
     section("6. The region as pg_shmem_allocations would show it");
     parent!("SELECT name, off, size, allocated_size FROM pg_shmem_allocations ORDER BY off;");
-    let mut rows = shmem.allocations();
-    rows.sort_by_key(|row| row.offset.unwrap_or(usize::MAX)); // NULL last, as ORDER BY does
-    parent!(
-        "{:<20} | {:>5} | {:>5} | {:>14}",
-        "name",
-        "off",
-        "size",
-        "allocated_size"
-    );
-    parent!("{:-<21}+{:-<7}+{:-<7}+{:-<15}", "", "", "", "");
-    for Row {
-        name,
-        offset,
-        size,
-        allocated_size,
-    } in &rows
-    {
-        let offset = offset.map(|o| o.to_string()).unwrap_or_default();
-        let name = name.as_deref().unwrap_or("");
-        parent!("{name:<20} | {offset:>5} | {size:>5} | {allocated_size:>14}");
+    let rows = allocation_table(shmem.allocations());
+    for line in &rows {
+        parent!("{line}");
     }
-    parent!("({} rows)", rows.len());
+    parent!("({} rows)", rows.len() - 2); // less the header and the rule
     parent!("<anonymous>: the header and the index, allocated but in no entry; the row with");
     parent!("no name: the unused rest, from the free offset to the end. Nothing is ever freed.");
 }

@@ -26,7 +26,7 @@ use l07_postgres_hybrid::{
     shmem_size,
 };
 use l11_lwlock::{LwLock, SharedLock};
-use l13_shmem_index::{Row, Segment};
+use l13_shmem_index::{Segment, allocation_table};
 use l14_mini_postmaster::{
     BLOCK_SIZE, DIRTY, INDEX_CAPACITY, Mode, Pool, RECORD_SIZE, RELATION, ROWS_PER_PAGE,
     UPDATES_PER_BACKEND, WalRecord, page_locks, region_parts, target, update_row,
@@ -229,23 +229,8 @@ fn create_the_structures(memory: &Memory, wal_records: usize) -> Result<Pool<'_>
         parent!("init_struct({name:?}) -> offset {offset:>6}, found = {found}");
     }
     parent!("SELECT name, off, size, allocated_size FROM pg_shmem_allocations ORDER BY off;");
-    let mut rows = pool.shmem.allocations();
-    rows.sort_by_key(|row| row.offset.unwrap_or(usize::MAX));
-    println!(
-        "  {:<20} | {:>6} | {:>6} | {:>14}",
-        "name", "off", "size", "allocated_size"
-    );
-    println!("  {:-<21}+{:-<8}+{:-<8}+{:-<15}", "", "", "", "");
-    for Row {
-        name,
-        offset,
-        size,
-        allocated_size,
-    } in &rows
-    {
-        let offset = offset.map(|o| o.to_string()).unwrap_or_default();
-        let name = name.as_deref().unwrap_or("");
-        println!("  {name:<20} | {offset:>6} | {size:>6} | {allocated_size:>14}");
+    for line in allocation_table(pool.shmem.allocations()) {
+        println!("  {line}");
     }
     Ok(pool)
 }
