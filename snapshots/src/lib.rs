@@ -38,6 +38,10 @@
 //! | `12182 shared reads`         | `[COUNT] shared reads` |
 //! | `up to 3 readers`            | `up to [COUNT] readers` |
 //! | `slept 62 times`             | `slept [COUNT] times`  |
+//! | `wrote 75 pages in 5 rounds` | `wrote [PAGES] pages in [ROUNDS] rounds` |
+//! | `5 flushes in 6 rounds`      | `[FLUSHES] flushes in [ROUNDS] rounds` |
+//! | `48 pages written in all`    | `[PAGES] pages written in all` |
+//! | `owner uid 1000`             | `owner uid [UID]`      |
 
 use std::process::Output;
 
@@ -107,6 +111,22 @@ const FILTERS: &[(&str, &str)] = &[
     (r"\b\d+ shared reads\b", "[COUNT] shared reads"),
     (r"\bup to \d+ readers\b", "up to [COUNT] readers"),
     (r"\bslept \d+ times\b", "slept [COUNT] times"),
+    // Lesson 14: what the background writer and the WAL writer did in their timed rounds, and
+    // how many pages the checkpointer wrote (the background writer may have written them
+    // first); a segment's owner as `ipcs -m` shows it (the user running the tests).
+    (
+        r"\bwrote \d+ pages in \d+ rounds\b",
+        "wrote [PAGES] pages in [ROUNDS] rounds",
+    ),
+    (
+        r"\b\d+ flushes in \d+ rounds\b",
+        "[FLUSHES] flushes in [ROUNDS] rounds",
+    ),
+    (
+        r"\b\d+ pages written in all\b",
+        "[PAGES] pages written in all",
+    ),
+    (r"\bowner uid \d+\b", "owner uid [UID]"),
 ];
 
 /// The stdout of a lesson run that must succeed quietly: exit status 0, nothing on stderr.
@@ -179,7 +199,8 @@ mod tests {
                     on the 2 usable CPUs: reads 9835, not 20000: lost 10165 of 20000 updates; yet 5035 of 315171 audits\n\
                     semtimedop(semid 32768, ...): alone 1.0×, 4 processes 24×, 2 x 1000\n\
                     |   plain TAS      56.3 ns    12.2×     1.0×|\n\
-                    12182 shared reads, up to 3 readers inside; the writers slept 62 times";
+                    12182 shared reads, up to 3 readers inside; the writers slept 62 times\n\
+                    wrote 75 pages in 5 rounds; 5 flushes in 6 rounds; 48 pages written in all; owner uid 1000";
         settings().bind(|| {
             insta::assert_snapshot!(text, @r#"
             [parent] parent pid [PARENT] forked child pid [CHILD]
@@ -193,6 +214,7 @@ mod tests {
             semtimedop(semid [SEMID], ...): alone [RATIO], 4 processes [RATIO], 2 x 1000
             |   plain TAS      [NS] ns  [RATIO]  [RATIO]|
             [COUNT] shared reads, up to [COUNT] readers inside; the writers slept [COUNT] times
+            wrote [PAGES] pages in [ROUNDS] rounds; [FLUSHES] flushes in [ROUNDS] rounds; [PAGES] pages written in all; owner uid [UID]
             "#);
         });
     }

@@ -97,17 +97,26 @@ pub struct LwLock {
 impl LwLock {
     /// A free lock and its slots in a shared mapping of their own, to be made before fork.
     pub fn new_shared() -> Result<SharedLock<LwLock>> {
-        // SAFETY: the mapping is zeroed (valid atomics, an empty queue); every semaphore is
-        // initialized in place below and never moves; state becomes RELEASE_OK.
+        // SAFETY: a fresh mapping is zeroed, aligned, and used by nobody yet.
+        unsafe { SharedLock::make(|at| LwLock::init(at)) }
+    }
+
+    /// Makes a free lock in place, in shared memory that is already mapped (lesson 14 puts
+    /// its page locks in its region this way, as PostgreSQL puts its LWLocks in its own).
+    ///
+    /// # Safety
+    /// `at` is zeroed, 64-byte aligned, writable memory for an `LwLock` that no process
+    /// uses yet, and the lock is never moved or copied afterwards.
+    pub unsafe fn init(at: *mut LwLock) -> Result<()> {
+        // SAFETY: zeroed memory holds valid atomics and an empty queue (the caller's
+        // promise); each semaphore is made in place and never moves; then RELEASE_OK.
         unsafe {
-            SharedLock::make(|at: *mut LwLock| {
-                for slot in 0..MAX_PROCS {
-                    PosixSemaphore::init(&raw mut (*at).procs[slot].sem, 0)?;
-                }
-                (*at).state.store(RELEASE_OK, Ordering::Release);
-                Ok(())
-            })
+            for slot in 0..MAX_PROCS {
+                PosixSemaphore::init(&raw mut (*at).procs[slot].sem, 0)?;
+            }
+            (*at).state.store(RELEASE_OK, Ordering::Release);
         }
+        Ok(())
     }
 
     /// The state word right now (already stale when you look at it).

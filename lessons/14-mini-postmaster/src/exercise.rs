@@ -15,11 +15,13 @@ use std::sync::atomic::Ordering;
 /// - Many backends update at once: hold the page's LWLock (`pool.page_lock(buffer)`) in
 ///   `Mode::Exclusive` while you read and write the page (`pool.page(buffer)`, a raw
 ///   pointer), and release it on every path.
-/// - Log the change with `pool.insert_wal(WalRecord { block, row, value })`, where `value`
-///   is the row's new value; it returns the LSN (the record's end). If it fails, change
-///   nothing and return its error.
-/// - Then set the page's `lsn` to that LSN and mark the buffer dirty:
-///   `pool.descriptor(buffer).flags.fetch_or(DIRTY, ...)`.
+/// - Change the row, then mark the buffer dirty
+///   (`pool.descriptor(buffer).flags.fetch_or(DIRTY, ...)`), then log the change with
+///   `pool.insert_wal(WalRecord { block, row, value })`, where `value` is the row's new
+///   value; it returns the LSN (the record's end). In that order: a checkpoint that sees
+///   your record must also see the page dirty.
+/// - Set the page's `lsn` to that LSN. If `insert_wal` fails, put the row back as it was
+///   and return its error.
 pub fn update_row(pool: &Pool, buffer: usize, row: usize) -> Result<u64> {
     let _ = (pool, buffer, row);
     todo!("write update_row in src/exercise.rs: lock the page, change the row, log it")

@@ -12,23 +12,27 @@ pub fn update_row(pool: &Pool, buffer: usize, row: usize) -> Result<u64> {
     lock.acquire(Mode::Exclusive);
     let page = pool.page(buffer);
     // SAFETY: we hold the page's lock exclusive: nobody else reads or writes the page.
-    let value = unsafe { (*page).rows[row] } + 1;
-    // WAL first, inside the lock: records of one row are then in the WAL in the order the
-    // updates happened, and the page's LSN names the last of them.
+    let old = unsafe { (*page).rows[row] };
+    // Change the page and mark it dirty before logging: a checkpoint that finds our record
+    // before its redo point then finds the page dirty too, and writes it.
+    // SAFETY: as above.
+    unsafe { (*page).rows[row] = old + 1 };
+    pool.descriptor(buffer)
+        .flags
+        .fetch_or(DIRTY, Ordering::AcqRel);
+    // Log inside the lock: records of one row are then in the WAL in the order the updates
+    // happened, and the page's LSN names the last of them.
     let logged = pool.insert_wal(WalRecord {
         block: buffer as u32,
         row: row as u32,
-        value,
+        value: old + 1,
     });
-    if let Ok(lsn) = logged {
-        // SAFETY: as above.
-        unsafe {
-            (*page).rows[row] = value;
-            (*page).lsn = lsn;
+    // SAFETY: as above.
+    unsafe {
+        match logged {
+            Ok(lsn) => (*page).lsn = lsn,
+            Err(_) => (*page).rows[row] = old, // not logged: take the change back
         }
-        pool.descriptor(buffer)
-            .flags
-            .fetch_or(DIRTY, Ordering::AcqRel);
     }
     lock.release(Mode::Exclusive);
     logged

@@ -10,17 +10,16 @@ use std::time::{Duration, Instant};
 
 use common::{Exit, fork_child};
 use l08_races::race;
-use l11_lwlock::{LOCK_MASK, LwLock, SharedLock};
+use l11_lwlock::{LOCK_MASK, LwLock};
 use l13_shmem_index::Segment;
-use l14_mini_postmaster::{
-    DIRTY, INDEX_CAPACITY, Mode, Pool, RECORD_SIZE, WalRecord, page_locks, update_row,
-};
+use l14_mini_postmaster::{DIRTY, INDEX_CAPACITY, Mode, Pool, RECORD_SIZE, WalRecord, update_row};
 
 fn main() -> std::process::ExitCode {
     common::run_tests!(
         one_update_changes_the_row_logs_it_and_marks_the_page,
         a_full_wal_buffer_changes_nothing,
         an_update_waits_for_the_page_lock,
+        the_page_is_changed_and_dirty_before_its_record_is_written,
         racing_backends_lose_no_update_and_log_in_order,
     )
 }
@@ -28,10 +27,9 @@ fn main() -> std::process::ExitCode {
 /// Seconds a process running `update_row` may take before its alarm ends it.
 const PATIENCE: u32 = 10;
 
-/// A region of 4 MiB (room for the largest WAL below) and `buffers` page locks.
-fn memory(buffers: usize) -> (Segment, Vec<SharedLock<LwLock>>) {
-    let segment = Segment::create(4 << 20, INDEX_CAPACITY).unwrap();
-    (segment, page_locks(buffers).unwrap())
+/// A region of 4 MiB: room for the largest WAL below.
+fn memory() -> Segment {
+    Segment::create(4 << 20, INDEX_CAPACITY).unwrap()
 }
 
 /// Runs `body` in a child with an alarm; a panic there (its message is printed above) or
@@ -75,8 +73,8 @@ fn page_lsn(pool: &Pool, buffer: usize) -> u64 {
 
 fn one_update_changes_the_row_logs_it_and_marks_the_page() {
     in_child(|| {
-        let (segment, locks) = memory(4);
-        let (pool, _) = Pool::attach(segment.shmem(), &locks, 8).unwrap();
+        let segment = memory();
+        let (pool, _) = Pool::attach(segment.shmem(), 4, 8).unwrap();
         let lsn = update_row(&pool, 2, 5)
             .unwrap_or_else(|err| panic!("update_row(pool, 2, 5) failed: {err}"));
         assert_eq!(
@@ -90,7 +88,7 @@ fn one_update_changes_the_row_logs_it_and_marks_the_page() {
             "after one update the WAL's insert position is {insert}, not {RECORD_SIZE}: log \
              each update with exactly one pool.insert_wal(...)"
         );
-        let record = pool.wal_records(0, insert)[0];
+        let record = pool.wal_records(0)[0];
         assert_eq!(
             record,
             WalRecord {
@@ -128,8 +126,8 @@ fn one_update_changes_the_row_logs_it_and_marks_the_page() {
 
 fn a_full_wal_buffer_changes_nothing() {
     in_child(|| {
-        let (segment, locks) = memory(2);
-        let (pool, _) = Pool::attach(segment.shmem(), &locks, 1).unwrap();
+        let segment = memory();
+        let (pool, _) = Pool::attach(segment.shmem(), 2, 1).unwrap();
         update_row(&pool, 0, 0).expect("the first update has room in the WAL");
         let outcome = update_row(&pool, 0, 0);
         assert!(
@@ -141,8 +139,8 @@ fn a_full_wal_buffer_changes_nothing() {
             (row_value(&pool, 0, 0), page_lsn(&pool, 0)),
             (1, 16),
             "an update that could not be logged changed the page (row, LSN): a change \
-             without its WAL record would be lost in a crash, yet be written to disk; change \
-             the page only after insert_wal succeeded"
+             without its WAL record would be lost in a crash, yet be written to disk; when \
+             insert_wal fails, put the row back as it was"
         );
         assert!(
             lock_is_free(pool.page_lock(0)),
@@ -152,8 +150,8 @@ fn a_full_wal_buffer_changes_nothing() {
 }
 
 fn an_update_waits_for_the_page_lock() {
-    let (segment, locks) = memory(2);
-    let (pool, _) = Pool::attach(segment.shmem(), &locks, 8).unwrap();
+    let segment = memory();
+    let (pool, _) = Pool::attach(segment.shmem(), 2, 8).unwrap();
     pool.page_lock(1).acquire(Mode::Exclusive);
     let child = fork_child(|| {
         nix::unistd::alarm::set(PATIENCE);
@@ -193,14 +191,88 @@ fn an_update_waits_for_the_page_lock() {
     );
 }
 
+/// A checkpoint takes its redo point from the WAL's insert position, then writes the pages
+/// it finds dirty. So a page must be changed and DIRTY before its record can appear in the
+/// WAL: else the record can lie before the redo point while the page looked clean, and the
+/// change is neither written by that checkpoint nor replayed after a crash.
+///
+/// The check stops `update_row` in the middle of `insert_wal`, right after the record's
+/// space was reserved: the page of "WAL Buffers" where that record goes is made read-only
+/// (the insert position, in "XLOG Ctl", stays writable), so copying the record dies of
+/// SIGSEGV. The region is shared: the check then looks at what the dead process had done.
+fn the_page_is_changed_and_dirty_before_its_record_is_written() {
+    let segment = memory();
+    let (pool, found) = Pool::attach(segment.shmem(), 2, 1024).unwrap();
+    let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .unwrap()
+        .expect("a page size") as usize;
+    let (_, wal, _) = found
+        .iter()
+        .find(|(name, _, _)| name == "WAL Buffers")
+        .expect("\"WAL Buffers\" exists");
+    // The first whole page of "WAL Buffers" (the region itself starts on a page boundary),
+    // and the record position at its start.
+    let trap = wal.next_multiple_of(page_size);
+    assert!(trap + page_size <= wal + 1024 * RECORD_SIZE);
+    pool.wal_ctl()
+        .insert
+        .store((trap - wal) as u64, Ordering::Release);
+    let address = std::ptr::NonNull::new(pool.shmem.ptr(trap).cast()).unwrap();
+    // SAFETY: a whole page inside our live region; nothing of ours lives there but the
+    // WAL records this check never writes; it is made writable again below.
+    unsafe { nix::sys::mman::mprotect(address, page_size, nix::sys::mman::ProtFlags::PROT_READ) }
+        .unwrap();
+    let child = fork_child(|| {
+        nix::unistd::alarm::set(PATIENCE);
+        let _ = update_row(&pool, 1, 7);
+        0
+    })
+    .unwrap();
+    let exit = child.wait().unwrap();
+    // SAFETY: as above; the page is ours again.
+    unsafe {
+        nix::sys::mman::mprotect(
+            address,
+            page_size,
+            nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+        )
+    }
+    .unwrap();
+    match exit {
+        Exit::Signal(nix::sys::signal::Signal::SIGSEGV) => {}
+        Exit::Code(101) => panic!("update_row panicked (its message is above)"),
+        Exit::Signal(nix::sys::signal::Signal::SIGALRM) => {
+            panic!("update_row did not return within {PATIENCE} s")
+        }
+        other => panic!(
+            "update_row {other}, but it should have died writing its WAL record into a \
+             read-only page: does it call pool.insert_wal(...) for the update?"
+        ),
+    }
+    // SAFETY: the process that held the page's lock is dead; nobody else runs.
+    let row = unsafe { (*pool.page(1)).rows[7] };
+    assert_eq!(
+        row, 1,
+        "when update_row was writing its WAL record, row 7 of page 1 was still {row}: change \
+         the row first, then mark the buffer dirty, then insert the record"
+    );
+    assert!(
+        pool.descriptor(1).flags.load(Ordering::Acquire) & DIRTY != 0,
+        "when update_row was writing its WAL record, buffer 1 was not marked DIRTY yet: a \
+         checkpoint whose redo point lies after this record would find the page clean, skip \
+         it, and the change would be neither on disk nor replayed after a crash. Mark the \
+         buffer dirty (flags.fetch_or(DIRTY, ...)) BEFORE pool.insert_wal(...)"
+    );
+}
+
 /// Updates per racing process.
 const UPDATES: usize = 20_000;
 
 fn racing_backends_lose_no_update_and_log_in_order() {
     let workers = l08_races::usable_cpus().unwrap().len().clamp(2, 4);
     let records = workers * UPDATES;
-    let (segment, locks) = memory(2);
-    let (pool, _) = Pool::attach(segment.shmem(), &locks, records).unwrap();
+    let segment = memory();
+    let (pool, _) = Pool::attach(segment.shmem(), 2, records).unwrap();
     let failures = l08_races::Shared::<AtomicU64>::new().unwrap();
     // SAFETY: a zeroed atomic in a live mapping, used only atomically, outliving `failed`.
     let failed: &AtomicU64 = unsafe { &*failures.as_ptr() };
@@ -242,7 +314,7 @@ fn racing_backends_lose_no_update_and_log_in_order() {
          from reading the row to writing it back"
     );
     let insert = pool.wal_ctl().insert.load(Ordering::Acquire);
-    let log = pool.wal_records(0, insert);
+    let log = pool.wal_records(0);
     assert_eq!(log.len(), records, "one WAL record per update");
     let mut last = [[0u64; 2]; 2];
     let mut out_of_order = 0;

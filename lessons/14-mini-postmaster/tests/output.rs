@@ -1,14 +1,19 @@
 //! Lesson 14's output, as the chapter shows it. (Not run by `cargo exercise`.)
 //!
 //! Each run works in a fresh temporary directory (a fresh inode, so a fresh key) and must
-//! leave in it only the table's file and the WAL's: no lock file, no segment, no process.
+//! leave in it only the table's file, the WAL's and the control file: no lock file, no
+//! segment, no process.
 #![cfg(not(feature = "exercise"))]
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 use l07_postgres_hybrid::LOCK_FILE;
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 fn assert_only_the_files_left(dir: &Path) {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -18,8 +23,8 @@ fn assert_only_the_files_left(dir: &Path) {
     names.sort();
     assert_eq!(
         names,
-        ["16384", "wal"],
-        "{} should hold only the table and the WAL (no {LOCK_FILE})",
+        ["16384", "pg_control", "wal"],
+        "{} should hold only the table, the WAL and the control file (no {LOCK_FILE})",
         dir.display()
     );
 }
@@ -53,7 +58,7 @@ fn story() {
 
 #[test]
 fn more_workers_and_buffers_stay_consistent() {
-    for (workers, buffers) in [("8", "4"), ("32", "1"), ("1", "256")] {
+    for (workers, buffers) in [("8", "4"), ("64", "1"), ("1", "1024")] {
         let tmp = tempfile::tempdir().unwrap();
         let output = cargo_bin_cmd!("l14-mini-postmaster")
             .args(["start", tmp.path().to_str().unwrap()])
@@ -76,14 +81,15 @@ fn bad_input() {
         cargo_bin!("l14-mini-postmaster"),
         &[
             (&["--workers", "0"], 2),
-            (&["--workers", "33"], 2),
+            (&["--workers", "65"], 2),
             (&["--workers", "many"], 2),
             (&["--buffers", "0"], 2),
-            (&["--buffers", "257"], 2),
+            (&["--buffers", "1025"], 2),
             (&["start", "/nonexistent/l14"], 2),
+            (&["status", "/nonexistent/l14"], 2),
         ],
     );
-    let stdout = stdout + &another_postmaster_runs();
+    let stdout = stdout + &another_postmaster_runs() + &status_without_a_server();
     snapshots::settings().bind(|| insta::assert_snapshot!("l14-mini-postmaster-errors", stdout));
 }
 
@@ -113,4 +119,144 @@ fn another_postmaster_runs() -> String {
         "files were created"
     );
     transcript
+}
+
+/// `status` on a directory where no server runs: one line, exit status 3 (as `pg_ctl
+/// status`), whether there is no lock file or one left by a dead postmaster.
+fn status_without_a_server() -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let status = |label: &str| {
+        let output = Command::new(cargo_bin!("l14-mini-postmaster"))
+            .arg("status")
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        snapshots::failure(label, &output, 3)
+    };
+    let line = format!("l14-mini-postmaster status {}", tmp.path().display());
+    let mut transcript = status(&line);
+    // A lock file naming a process that has ended (a `true` we ran and reaped).
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    std::fs::write(tmp.path().join(LOCK_FILE), format!("{pid}\n")).unwrap();
+    transcript += &status(&format!("{line}    # postmaster.pid of a dead process"));
+    transcript
+}
+
+/// The PIDs a story names ("parent pid N", "child pid N").
+fn pids_in(stdout: &str) -> Vec<Pid> {
+    let mut pids: Vec<Pid> = ["parent pid ", "child pid "]
+        .iter()
+        .flat_map(|tag| stdout.split(tag).skip(1))
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok().map(Pid::from_raw)
+        })
+        .collect();
+    pids.sort();
+    pids.dedup();
+    pids
+}
+
+/// A held server: stopped with SIGINT (a fast shutdown, which leaves nothing behind) if the
+/// test fails before it sends its own signal.
+struct Held {
+    process: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
+}
+
+impl Held {
+    fn start(dir: &Path) -> Held {
+        let mut process = Command::new(cargo_bin!("l14-mini-postmaster"))
+            .arg("start")
+            .arg(dir)
+            .arg("--hold")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(process.stdout.take().unwrap()).lines();
+        Held { process, lines }
+    }
+
+    /// Its output up to and including the line that says it holds (no sleeping: the line is
+    /// printed and flushed once the workload is done).
+    fn until_holding(&mut self) -> String {
+        let mut text = String::new();
+        for line in self.lines.by_ref() {
+            let line = line.unwrap();
+            text += &line;
+            text.push('\n');
+            if line.contains("holding: ") {
+                return text;
+            }
+        }
+        panic!("the held server ended before it said it was holding:\n{text}");
+    }
+
+    /// Sends `signal`, reads the rest of its output, waits for it; its exit status must be 0.
+    fn stop(&mut self, signal: Signal) -> String {
+        kill(Pid::from_raw(self.process.id() as i32), signal).unwrap();
+        let rest: Vec<String> = self.lines.by_ref().map(Result::unwrap).collect();
+        let status = self.process.wait().unwrap();
+        assert!(status.success(), "the held server ended with {status}");
+        rest.iter().map(|line| format!("{line}\n")).collect()
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if let Ok(None) = self.process.try_wait() {
+            let _ = kill(Pid::from_raw(self.process.id() as i32), Signal::SIGINT);
+            let _ = self.process.wait();
+        }
+    }
+}
+
+fn assert_nothing_left(dir: &Path, stdout: &str) {
+    assert_segment_removed(stdout);
+    assert_only_the_files_left(dir);
+    for pid in pids_in(stdout) {
+        assert_eq!(
+            kill(pid, None),
+            Err(Errno::ESRCH),
+            "process {pid} of the held server is still there"
+        );
+    }
+}
+
+#[test]
+fn held_server_shows_in_status_and_stops_on_sigterm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut held = Held::start(tmp.path());
+    let story = held.until_holding();
+    let output = cargo_bin_cmd!("l14-mini-postmaster")
+        .arg("status")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stdout = snapshots::success(&output);
+    snapshots::settings().bind(|| insta::assert_snapshot!("l14-mini-postmaster-status", stdout));
+    let rest = held.stop(Signal::SIGTERM);
+    let story = story + &rest;
+    assert!(rest.contains("received smart shutdown request"), "{rest}");
+    assert_nothing_left(tmp.path(), &story);
+    let hold = &story[story.find("== 7. Hold").expect("a hold step")..];
+    let stdout =
+        format!("$ l14-mini-postmaster start [TMPDIR] --hold    # then kill -TERM\n{hold}");
+    snapshots::settings().bind(|| insta::assert_snapshot!("l14-mini-postmaster-hold", stdout));
+}
+
+#[test]
+fn held_server_stops_cleanly_on_sigint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut held = Held::start(tmp.path());
+    let story = held.until_holding();
+    let rest = held.stop(Signal::SIGINT);
+    assert!(rest.contains("received fast shutdown request"), "{rest}");
+    assert!(
+        rest.contains("consistent: every committed update"),
+        "{rest}"
+    );
+    assert_nothing_left(tmp.path(), &(story + &rest));
 }
