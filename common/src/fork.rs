@@ -14,7 +14,7 @@ use std::io::Write;
 use std::panic::{self, AssertUnwindSafe};
 
 use nix::sys::signal::{self, Signal};
-use nix::sys::wait::{WaitStatus, waitpid};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
 use crate::{Error, Result};
@@ -55,6 +55,26 @@ impl Child {
         let exit = wait_for(self.pid)?;
         self.reaped = true;
         Ok(exit)
+    }
+
+    /// `waitpid(pid, WNOHANG)`: how the child ended if it has (reaping it), `None` if it
+    /// still runs. Once it has answered `Some`, the child is reaped and must not be waited
+    /// for again.
+    pub fn try_wait(&mut self) -> Result<Option<Exit>> {
+        if self.reaped {
+            return Err(Error::Failed(format!(
+                "child pid {} was reaped already",
+                self.pid
+            )));
+        }
+        let exit =
+            match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)).map_err(Error::sys("waitpid"))? {
+                WaitStatus::Exited(_, code) => Exit::Code(code),
+                WaitStatus::Signaled(_, sig, _core_dumped) => Exit::Signal(sig),
+                _ => return Ok(None), // still running (StillAlive), or only stopped
+            };
+        self.reaped = true;
+        Ok(Some(exit))
     }
 }
 

@@ -10,16 +10,20 @@
 //! - [`run_tests`] runs the tests of a `harness = false` test target, for tests that fork.
 //! - [`pause`] waits for Enter so the reader can look from another terminal; Ctrl-C there
 //!   is an error that cleans up, not a death that leaks.
+//! - [`Signals`]: signals blocked and read from a signalfd, the way a postmaster sleeps
+//!   until a child ends or it is told to stop.
 
 mod error;
 mod fork;
 mod harness;
 mod pause;
+mod signals;
 
 pub use error::{Error, Result, main, positive};
 pub use fork::{Child, Exit, fork_child, thread_count};
 pub use harness::run_tests;
 pub use pause::{Wake, pause, wait_for_input};
+pub use signals::Signals;
 
 /// Prints one line of the parent's story: `[parent] ...`.
 #[macro_export]

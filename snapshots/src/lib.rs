@@ -42,6 +42,9 @@
 //! | `5 flushes in 6 rounds`      | `[FLUSHES] flushes in [ROUNDS] rounds` |
 //! | `48 pages written in all`    | `[PAGES] pages written in all` |
 //! | `owner uid 1000`             | `owner uid [UID]`      |
+//! | `redo starts at 0/1A0`, `redo lsn=0/1A0` | `redo starts at [LSN]`, `redo lsn=[LSN]` |
+//! | `9 BLK_NEEDS_REDO`, `20 BLK_DONE` | `[COUNT] BLK_NEEDS_REDO`, `[COUNT] BLK_DONE` |
+//! | `wrote 8 buffers`            | `wrote [COUNT] buffers` |
 
 use std::process::Output;
 
@@ -127,6 +130,13 @@ const FILTERS: &[(&str, &str)] = &[
         "[PAGES] pages written in all",
     ),
     (r"\bowner uid \d+\b", "owner uid [UID]"),
+    // Lesson 15: where recovery's redo started and ended and the checkpoint's redo point
+    // (LSNs as PostgreSQL prints them, `%X/%X`), how many records redo applied or skipped,
+    // and how many buffers the end-of-recovery checkpoint wrote: all depend on how far the
+    // backends got before the crash.
+    (r"(\bat |\blsn=)[0-9A-F]{1,8}/[0-9A-F]{1,8}\b", "${1}[LSN]"),
+    (r"\b\d+ (BLK_NEEDS_REDO|BLK_DONE)\b", "[COUNT] $1"),
+    (r"\bwrote \d+ buffers\b", "wrote [COUNT] buffers"),
 ];
 
 /// The stdout of a lesson run that must succeed quietly: exit status 0, nothing on stderr.
@@ -200,7 +210,8 @@ mod tests {
                     semtimedop(semid 32768, ...): alone 1.0×, 4 processes 24×, 2 x 1000\n\
                     |   plain TAS      56.3 ns    12.2×     1.0×|\n\
                     12182 shared reads, up to 3 readers inside; the writers slept 62 times\n\
-                    wrote 75 pages in 5 rounds; 5 flushes in 6 rounds; 48 pages written in all; owner uid 1000";
+                    wrote 75 pages in 5 rounds; 5 flushes in 6 rounds; 48 pages written in all; owner uid 1000\n\
+                    redo starts at 0/1A0, done at 1/203C0048: 9 BLK_NEEDS_REDO, 20 BLK_DONE; wrote 8 buffers; redo lsn=0/9D0";
         settings().bind(|| {
             insta::assert_snapshot!(text, @r#"
             [parent] parent pid [PARENT] forked child pid [CHILD]
@@ -215,6 +226,7 @@ mod tests {
             |   plain TAS      [NS] ns  [RATIO]  [RATIO]|
             [COUNT] shared reads, up to [COUNT] readers inside; the writers slept [COUNT] times
             wrote [PAGES] pages in [ROUNDS] rounds; [FLUSHES] flushes in [ROUNDS] rounds; [PAGES] pages written in all; owner uid [UID]
+            redo starts at [LSN], done at [LSN]: [COUNT] BLK_NEEDS_REDO, [COUNT] BLK_DONE; wrote [COUNT] buffers; redo lsn=[LSN]
             "#);
         });
     }

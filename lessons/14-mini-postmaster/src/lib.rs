@@ -470,7 +470,9 @@ impl<'a> Pool<'a> {
 /// Updates a backend makes.
 pub const UPDATES_PER_BACKEND: usize = 100;
 
-/// WAL records between two checkpoints (PostgreSQL counts `max_wal_size` in bytes).
+/// WAL records between two checkpoints. PostgreSQL's `max_wal_size` is a size (1 GB by
+/// default); it turns it into a number of WAL segments (`CheckPointSegments`) and asks for a
+/// checkpoint when that many have filled since the last redo point.
 pub const CHECKPOINT_RECORDS: u64 = 128;
 
 /// Whether the record ending at `lsn` crossed a checkpoint distance: its backend then asks

@@ -13,42 +13,55 @@
 //! SIGINT; `status DIR` shows such a running server as `ps`, `ipcs` and `/proc` see it.
 //! Every step is ordered by a signal, `waitpid` or a pipe; the only timeouts are the two
 //! writers' naps between rounds.
+//!
+//! The story is in this file, in the order it runs; the rest of the binary is in modules:
+//! [`signals`] (the blocked signals and their signalfd), [`backend`] (a backend's work),
+//! [`server_loop`] (reaping and shutdown requests), [`check`] (the files against the reports)
+//! and [`status`] (the `status` subcommand).
 
-use std::ffi::CString;
-use std::fs::File;
-use std::io::{Read, Write};
+mod backend;
+mod check;
+mod server_loop;
+mod signals;
+mod status;
+
+use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use clap::{Parser, Subcommand};
-use common::{Child, Error, Exit, Result, fork_child, parent, section};
+use common::{Child, Error, Result, fork_child, parent, section};
 use l05_sysv_segments::stat;
-use l06_keys_and_strangers::{Created, key_hex};
+use l06_keys_and_strangers::{Created, Found, Probe, key_hex};
 use l07_postgres_hybrid::{
-    LOCK_FILE, LockFile, PidFile, STATUS_READY, STATUS_STOPPING, ShmemPart, create_interlock,
-    lock_data_dir, now, shmem_size,
+    LockFile, Note, STATUS_READY, STATUS_STOPPING, ShmemPart, create_interlock, lock_data_dir, now,
+    shmem_size,
 };
 use l13_shmem_index::{Segment, allocation_table};
-use l14_mini_postmaster::processes::{CHECKPOINT, SHUTDOWN, bgwriter, checkpointer, walwriter};
+use l14_mini_postmaster::processes::{SHUTDOWN, bgwriter, checkpointer, walwriter};
 use l14_mini_postmaster::storage::{
     CONTROL_FILE, ControlFile, DataFiles, DbState, TABLE_FILE, WAL_FILE,
 };
-use l14_mini_postmaster::{
-    INDEX_CAPACITY, Pool, RECORD_SIZE, RELATION, ROWS_PER_PAGE, UPDATES_PER_BACKEND,
-    checkpoint_due, region_parts, target, update_row,
-};
-use nix::errno::Errno;
+use l14_mini_postmaster::{INDEX_CAPACITY, Pool, UPDATES_PER_BACKEND, region_parts};
 use nix::fcntl::OFlag;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{Pid, pipe2, setsid, write};
+use nix::unistd::{Pid, pipe2, write};
+
+use backend::{Report, backend};
+use check::{check, what_they_did};
+use common::Signals;
+use server_loop::{report_exits, server_loop};
 
 /// A mini PostgreSQL postmaster: shared memory, a checkpointer, a background writer, a WAL
 /// writer and backends, started and stopped in order.
 #[derive(Parser)]
-#[command(version)]
+#[command(
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = "Without a command it runs `start $TMPDIR/l14-mini-postmaster` (/tmp when \
+                  TMPDIR is unset; the directory is made if missing) with the options above: \
+                  the workload, then a shutdown."
+)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
@@ -68,6 +81,8 @@ enum Command {
         /// processes) until SIGTERM or SIGINT, so that `status DIR`, `ps` and `ipcs` can see it.
         #[arg(long)]
         hold: bool,
+        #[command(flatten)]
+        options: Options,
     },
     /// Show the server running in DIR as `ps`, `ipcs -m` and /proc/PID/maps see it. Exits
     /// with status 3 when no server runs there (as `pg_ctl status` does).
@@ -77,14 +92,15 @@ enum Command {
     },
 }
 
+/// The workload's size: for `start`, and for a run without a command.
 #[derive(clap::Args)]
 struct Options {
     /// How many backends to fork (each makes 100 updates).
-    #[arg(long, global = true, value_name = "N", default_value_t = 4,
+    #[arg(long, value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS))]
     workers: u64,
     /// How many 8192-byte buffers (pages of the table) the buffer pool holds.
-    #[arg(long, global = true, value_name = "N", default_value_t = 16,
+    #[arg(long, value_name = "N", default_value_t = 16,
           value_parser = clap::value_parser!(u64).range(1..=MAX_BUFFERS))]
     buffers: u64,
 }
@@ -100,8 +116,8 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> Result<()> {
     match args.command {
-        Some(Command::Start { dir, hold }) => start(&dir, &args.options, hold),
-        Some(Command::Status { dir }) => status(&dir),
+        Some(Command::Start { dir, hold, options }) => start(&dir, &options, hold),
+        Some(Command::Status { dir }) => status::status(&dir),
         None => {
             // A directory of our own, always the same one, as lesson 07 does.
             let dir = std::env::temp_dir().join("l14-mini-postmaster");
@@ -191,7 +207,7 @@ fn start(dir: &Path, options: &Options, hold: bool) -> Result<()> {
     let size = shmem_size(&parts).expect("the options are bounded");
     // From here on SIGCHLD, SIGTERM and SIGINT wait in the signalfd: a Ctrl-C now is read by
     // the server loop later, and cannot kill us halfway through creating things.
-    let signals = Signals::block()?;
+    let signals = signals::block()?;
     let lock = take_the_directory(dir)?;
     show_the_size(&parts, size);
     let (region, mut server) = create_shared_memory(dir, size, lock, signals)?;
@@ -209,72 +225,32 @@ fn start(dir: &Path, options: &Options, hold: bool) -> Result<()> {
     clean_up(server, region)
 }
 
-// ANCHOR: signals
-/// The postmaster's signals: blocked, so that none interrupts anything or kills us, and
-/// read one at a time from a signalfd by the server loop. (PostgreSQL 16+ also does its
-/// work in `ServerLoop`; its handlers only set flags and its latch.)
-struct Signals {
-    fd: SignalFd,
-    /// The mask before we blocked them: every child restores it first thing.
-    original: SigSet,
-}
-
-impl Signals {
-    fn block() -> Result<Signals> {
-        let mut set = SigSet::empty();
-        for signal in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT] {
-            set.add(signal);
-        }
-        let mut original = SigSet::empty();
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut original))
-            .map_err(Error::sys("sigprocmask"))?;
-        let fd =
-            SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).map_err(Error::sys("signalfd"))?;
-        Ok(Signals { fd, original })
-    }
-
-    /// Sleeps until one of them arrives.
-    fn next(&self) -> Result<Signal> {
-        loop {
-            match self.fd.read_signal() {
-                Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(signal) => return Ok(signal),
-                    Err(_) => continue,
-                },
-                Ok(None) | Err(Errno::EINTR) => continue,
-                Err(errno) => return Err(Error::sys("read(signalfd)")(errno)),
-            }
-        }
-    }
-
-    /// In a child, first thing: the signal mask it had before the postmaster blocked them,
-    /// no signalfd (it reads the postmaster's signals), a session of its own (Ctrl-C in the
-    /// terminal goes to the postmaster only, as PostgreSQL's children call `setsid`), and a
-    /// name for `ps`.
-    /// A backend keeps SIGTERM blocked from the start: it reads it at a safe point (see
-    /// [`backend`]), and one sent before it got there must not kill it.
-    fn child_init(&self, role: Role) {
-        let mut mask = self.original;
-        if let Role::Backend(_) = role {
-            mask.add(Signal::SIGTERM);
-        }
-        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
-        close_inherited(&[self.fd.as_raw_fd()]);
-        let _ = setsid();
-        let name = CString::new(role.process_name()).expect("no NUL in a name");
-        let _ = nix::sys::prctl::set_name(&name);
-    }
-}
-// ANCHOR_END: signals
-
 // ANCHOR: lock
 fn take_the_directory(dir: &Path) -> Result<LockFile> {
-    let lock = lock_data_dir(dir, now(), &mut Vec::new())?;
+    let mut notes = Vec::new();
+    let lock = lock_data_dir(dir, now(), &mut notes)?;
     step(&format!(
         "Take the data directory: {}",
         lock.path().display()
     ));
     parent!("the postmaster is parent pid {}", std::process::id());
+    // What a server that died without cleaning up (kill -9) left behind, and what became of it.
+    for note in notes {
+        match note {
+            Note::StaleLockFile { pid } => parent!(
+                "found a lock file of PID {pid}, which is not running: another server might \
+                 have been running; trying to start anyway"
+            ),
+            Note::RemovedSegment { key, shmid } => parent!(
+                "its segment (key {}, shmid {shmid}) is ours and nobody has it attached: \
+                 removed it",
+                key_hex(key)
+            ),
+            Note::LeftSegment { shmid, found } => {
+                parent!("its segment shmid {shmid} is {found} now: left it alone")
+            }
+        }
+    }
     parent!("open(\"postmaster.pid\", O_CREAT|O_EXCL, 0600): created; the directory is ours");
     DataFiles::create(dir)?;
     parent!("initdb: empty {TABLE_FILE} (the table) and {WAL_FILE}; {CONTROL_FILE}: shut down");
@@ -313,7 +289,16 @@ fn create_shared_memory(
         region.shmem().base() as usize
     );
     parent!("laid out as lesson 13's region: header, ShmemIndex, bump allocator");
-    let interlock = create_interlock(dir, &mut |_| {})?;
+    // Lesson 06's search for a free key reports every segment it meets on its way.
+    let interlock = create_interlock(dir, &mut |probe: &Probe| {
+        let (key, shmid) = (key_hex(probe.key), probe.shmid);
+        match probe.found {
+            Found::Stranger => parent!("key {key}: shmid {shmid} is a stranger's: next key"),
+            Found::OursStale => parent!("key {key}: shmid {shmid} is ours, stale: removed it"),
+            Found::Gone => parent!("key {key}: shmid {shmid} vanished: try again"),
+            Found::OursInUse { .. } => {}
+        }
+    })?;
     let (key, shmid) = (interlock.key, interlock.segment.id());
     parent!(
         "shmget(key {}, ..., IPC_CREAT|IPC_EXCL|0600) = shmid {shmid}: the interlock, attached",
@@ -392,7 +377,7 @@ fn fork_the_children(
     let signals = &server.signals;
     for role in roles {
         let child = fork_child(|| {
-            signals.child_init(role);
+            signals::child_init(signals, role);
             let outcome = match role {
                 Role::Checkpointer => {
                     close_inherited(&inherited);
@@ -438,16 +423,17 @@ fn fork_the_children(
         walwriter: walwriter_requests,
     };
     parent!("{CONTROL_FILE}: in production");
-    parent!("PID    ROLE (ps -o pid,ppid,comm shows the names the children give themselves)");
-    parent!("postmaster               parent pid {}", std::process::id());
-    let last = server.children.len() - 1;
-    for (i, (role, child)) in server.children.iter().enumerate() {
-        let branch = if i == last { "└─" } else { "├─" };
-        parent!(
-            "{branch} {:<21} child pid {}",
-            role.to_string(),
-            child.pid()
-        );
+    parent!(
+        "the process tree, each child under the name it gives itself, as ps -o pid,ppid,comm \
+         shows it (bgwriter is the background writer):"
+    );
+    let children: Vec<(Pid, String)> = server
+        .children
+        .iter()
+        .map(|(role, child)| (child.pid(), role.process_name()))
+        .collect();
+    for line in status::tree(Pid::this(), &children) {
+        parent!("{line}");
     }
     Ok(())
 }
@@ -462,193 +448,6 @@ fn close_inherited(fds: &[RawFd]) {
     }
 }
 // ANCHOR_END: fork
-
-/// What a child reports when it ends: how many updates it committed (backends), a line of
-/// text, and its exit status.
-struct Report {
-    updates: usize,
-    text: String,
-    status: i32,
-}
-
-impl Report {
-    fn of_writer(text: String) -> Report {
-        Report {
-            updates: 0,
-            text,
-            status: 0,
-        }
-    }
-}
-
-// ANCHOR: backend
-/// A backend: finds the structures by name, takes its relation lock, and makes its updates,
-/// each a transaction of its own: changed under the page's LWLock, then committed by
-/// flushing the WAL up to its record (`synchronous_commit = on`). Asks the checkpointer for
-/// a checkpoint when its record crossed the checkpoint distance (`XLogCheckpointNeeded`).
-/// A SIGTERM (fast shutdown) waits, blocked, until the update in progress is committed, and
-/// ends the backend there with status 1 (PostgreSQL's `die` and `CHECK_FOR_INTERRUPTS`).
-fn backend(
-    pool: &Pool,
-    dir: &Path,
-    number: usize,
-    wal_records: usize,
-    checkpoint_requests: &OwnedFd,
-) -> Result<Report> {
-    let interrupts = interrupts_at_safe_points()?;
-    let (pool, found) = Pool::attach(pool.shmem, pool.buffers, wal_records)?;
-    let found = found.iter().filter(|(_, _, found)| *found).count();
-    let files = DataFiles::open(dir)?;
-    pool.lock_relation(RELATION)?;
-    let mut pages = std::collections::BTreeSet::new();
-    let mut updates = 0;
-    let mut terminated = false;
-    for i in 0..UPDATES_PER_BACKEND {
-        let (buffer, row) = target(number, i, pool.buffers);
-        let lsn = update_row(&pool, buffer, row)?;
-        if checkpoint_due(lsn) {
-            write(checkpoint_requests, &[CHECKPOINT]).map_err(Error::sys("write"))?;
-        }
-        pool.flush_wal(lsn, &files)?; // commit: the record is on disk when this returns
-        pages.insert(buffer);
-        updates += 1;
-        // A safe point: nothing half done. Has the postmaster asked us to stop?
-        if interrupts
-            .read_signal()
-            .map_err(Error::sys("read(signalfd)"))?
-            .is_some()
-        {
-            terminated = true;
-            break;
-        }
-    }
-    pool.unlock_relation(RELATION);
-    let done = format!(
-        "{updates} updates on {} pages under their LWLocks, each committed (WAL flushed up \
-         to its record)",
-        pages.len()
-    );
-    Ok(match terminated {
-        false => Report {
-            updates,
-            text: format!("found {found} structures by name; {done}"),
-            status: 0,
-        },
-        true => Report {
-            updates,
-            text: format!("terminating connection due to administrator command (SIGTERM): {done}"),
-            status: 1,
-        },
-    })
-}
-
-/// A non-blocking signalfd to poll for SIGTERM, which `child_init` left blocked.
-fn interrupts_at_safe_points() -> Result<SignalFd> {
-    let mut set = SigSet::empty();
-    set.add(Signal::SIGTERM);
-    SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-        .map_err(Error::sys("signalfd"))
-}
-// ANCHOR_END: backend
-
-// ANCHOR: reap
-/// `ServerLoop`: sleeps in the signalfd and handles one signal at a time until `done`.
-/// SIGCHLD: reap. SIGTERM, SIGINT: a shutdown request. A child that ends while `expected`
-/// does not accept its role stops the server (lesson 15 restarts instead).
-fn server_loop(
-    server: &mut Server,
-    expected: impl Fn(Role) -> bool,
-    done: impl Fn(&Server) -> bool,
-) -> Result<Vec<(Role, Pid, Exit)>> {
-    let mut reaped = Vec::new();
-    while !done(server) {
-        match server.signals.next()? {
-            Signal::SIGCHLD => {
-                for (role, pid, exit) in reaper(server)? {
-                    if !expected(role) {
-                        return Err(Error::Failed(format!(
-                            "{role} (child pid {pid}) {exit}: stopping the server"
-                        )));
-                    }
-                    reaped.push((role, pid, exit));
-                }
-            }
-            Signal::SIGTERM => shutdown_request(server, Shutdown::Smart)?,
-            Signal::SIGINT => shutdown_request(server, Shutdown::Fast)?,
-            _ => {}
-        }
-    }
-    reaped.sort_by_key(|(role, _, _)| *role);
-    Ok(reaped)
-}
-
-/// `reaper`: one SIGCHLD may stand for several exits (pending signals do not queue up), so
-/// it reaps with `waitpid(-1, WNOHANG)` until no ended child is left.
-fn reaper(server: &mut Server) -> Result<Vec<(Role, Pid, Exit)>> {
-    let mut reaped = Vec::new();
-    loop {
-        let (pid, exit) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) => (pid, Exit::Code(code)),
-            Ok(WaitStatus::Signaled(pid, signal, _)) => (pid, Exit::Signal(signal)),
-            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return Ok(reaped),
-            Ok(_) => continue,
-            Err(errno) => return Err(Error::sys("waitpid")(errno)),
-        };
-        let Some(at) = server.children.iter().position(|(_, c)| c.pid() == pid) else {
-            continue;
-        };
-        let (role, child) = server.children.remove(at);
-        std::mem::forget(child); // reaped already: its Drop must not kill or wait again
-        reaped.push((role, pid, exit));
-    }
-}
-
-/// `pmdie`: SIGTERM asks for a smart shutdown (the backends finish their work), SIGINT for a
-/// fast one (the backends are told to stop now, with SIGTERM). The first request is logged;
-/// a fast one after a smart one upgrades it.
-fn shutdown_request(server: &mut Server, mode: Shutdown) -> Result<()> {
-    if server.shutdown >= Some(mode) {
-        return Ok(());
-    }
-    server.shutdown = Some(mode);
-    match mode {
-        Shutdown::Smart => parent!("received smart shutdown request"),
-        Shutdown::Fast => {
-            parent!("received fast shutdown request");
-            let backends: Vec<Pid> = server
-                .children
-                .iter()
-                .filter(|(role, _)| matches!(role, Role::Backend(_)))
-                .map(|(_, child)| child.pid())
-                .collect();
-            if !backends.is_empty() {
-                parent!("aborting any active transactions: SIGTERM to every backend");
-            }
-            for pid in backends {
-                kill(pid, Signal::SIGTERM).map_err(Error::sys("kill"))?;
-            }
-        }
-    }
-    Ok(())
-}
-// ANCHOR_END: reap
-
-fn report_exits(reaped: &[(Role, Pid, Exit)], fast: bool) -> Result<()> {
-    for (role, pid, exit) in reaped {
-        parent!("{role} (child pid {pid}) {exit}");
-    }
-    // Status 1 is a backend's FATAL: expected when a fast shutdown told it to stop.
-    let fine = |role: &Role, exit: &Exit| {
-        *exit == Exit::Code(0)
-            || (fast && matches!(role, Role::Backend(_)) && *exit == Exit::Code(1))
-    };
-    match reaped.iter().find(|(role, _, exit)| !fine(role, exit)) {
-        Some((role, pid, exit)) => Err(Error::Failed(format!(
-            "{role} (child pid {pid}) {exit}: stopping the server"
-        ))),
-        None => Ok(()),
-    }
-}
 
 // ANCHOR: run
 fn run_and_reap(server: &mut Server, workers: usize) -> Result<()> {
@@ -675,7 +474,7 @@ fn hold_until_told(server: &mut Server, dir: &Path) -> Result<()> {
     step("Hold: the server stays up until SIGTERM (smart) or SIGINT (fast, Ctrl-C)");
     parent!(
         "holding: postmaster parent pid {} and its checkpointer, bgwriter and walwriter are \
-         up; run `l14-mini-postmaster status {}`; stop with SIGTERM or Ctrl-C",
+         up; run `cargo run -p l14-mini-postmaster -- status {}`; stop with SIGTERM or Ctrl-C",
         std::process::id(),
         dir.display()
     );
@@ -718,125 +517,6 @@ fn shut_down(server: &mut Server) -> Result<()> {
 }
 // ANCHOR_END: run
 
-/// Prints the children's reports in role order; returns how many updates each backend
-/// committed (backend 1 first).
-fn what_they_did(server: &mut Server, workers: usize) -> Result<Vec<usize>> {
-    step("What each process did (its report, read from a pipe after it exited)");
-    let mut text = String::new();
-    // A duplicate of our read end, owned by `file` and closed when it drops.
-    let mut file = File::from(server.reports.try_clone()?);
-    file.read_to_string(&mut text)?;
-    let mut lines: Vec<(Role, usize, &str)> = text
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.splitn(3, '\t');
-            let (role, updates, rest) = (fields.next()?, fields.next()?, fields.next()?);
-            let role = match role {
-                "Checkpointer" => Role::Checkpointer,
-                "BgWriter" => Role::BgWriter,
-                "WalWriter" => Role::WalWriter,
-                other => Role::Backend(
-                    other
-                        .trim_start_matches("Backend(")
-                        .trim_end_matches(')')
-                        .parse()
-                        .ok()?,
-                ),
-            };
-            Some((role, updates.parse().ok()?, rest))
-        })
-        .collect();
-    lines.sort_by_key(|(role, _, _)| *role);
-    let mut updates = vec![0; workers];
-    for (role, done, line) in lines {
-        println!("  {line}");
-        if let Role::Backend(n) = role {
-            updates[n - 1] = done;
-        }
-    }
-    Ok(updates)
-}
-
-// ANCHOR: check
-/// Reads the files only: what the table must hold follows from the workload and from how
-/// many updates each backend committed (all of them, unless a fast shutdown stopped it).
-fn check(dir: &Path, buffers: usize, committed: &[usize]) -> Result<()> {
-    step("Check the files against the workload");
-    let files = DataFiles::open(dir)?;
-    let records = files.read_wal(0)?;
-    let updates: usize = committed.iter().sum();
-    let wal_end = (records.len() * RECORD_SIZE) as u64;
-    parent!(
-        "{WAL_FILE}: {wal_end} bytes, {} records: {updates} expected",
-        records.len()
-    );
-    let control = ControlFile::read(dir)?;
-    parent!(
-        "{CONTROL_FILE}: {}, redo at LSN {}, {} checkpoints: nothing to replay",
-        control.state.name(),
-        control.redo,
-        control.checkpoints
-    );
-    let mut expected = vec![[0u64; ROWS_PER_PAGE]; buffers];
-    for (backend, &done) in (1..).zip(committed) {
-        for i in 0..done {
-            let (buffer, row) = target(backend, i, buffers);
-            expected[buffer][row] += 1;
-        }
-    }
-    let on_disk = (0..buffers)
-        .map(|block| Ok(rows_of(&files.read_page(block as u32)?)))
-        .collect::<Result<Vec<_>>>()?;
-    let sum: u64 = on_disk.iter().flatten().sum();
-    parent!("{TABLE_FILE}: {buffers} pages; the rows add up to {sum}: {updates} expected");
-    // Replay from an empty table: each record sets a row, one more than it was.
-    let mut replayed = vec![[0u64; ROWS_PER_PAGE]; buffers];
-    let mut out_of_order = 0;
-    for (_, r) in &records {
-        let (block, row) = (r.block as usize, r.row as usize);
-        let Some(value) = replayed.get_mut(block).and_then(|rows| rows.get_mut(row)) else {
-            return Err(Error::Failed(format!(
-                "a WAL record names block {block} row {row}"
-            )));
-        };
-        if r.value != *value + 1 {
-            out_of_order += 1;
-        }
-        *value = r.value;
-    }
-    let rows_match = (0..buffers)
-        .flat_map(|b| (0..ROWS_PER_PAGE).map(move |r| (b, r)))
-        .filter(|&(b, r)| on_disk[b][r] == expected[b][r] && replayed[b][r] == expected[b][r])
-        .count();
-    let total = buffers * ROWS_PER_PAGE;
-    parent!(
-        "replaying the whole WAL rebuilds the table: {rows_match} of {total} rows agree with \
-         the file and with the workload; {out_of_order} records out of order"
-    );
-    if sum != updates as u64
-        || records.len() != updates
-        || rows_match != total
-        || out_of_order != 0
-        || control.state != DbState::ShutDown
-        || control.redo != wal_end
-    {
-        return Err(Error::Failed(
-            "the files do not match what the backends committed".into(),
-        ));
-    }
-    parent!("consistent: every committed update is on disk, once, and in the WAL");
-    Ok(())
-}
-
-/// The rows of a page as the table's file holds it (after its 8-byte LSN).
-fn rows_of(page: &[u8]) -> [u64; ROWS_PER_PAGE] {
-    std::array::from_fn(|row| {
-        let at = size_of::<u64>() * (1 + row);
-        u64::from_le_bytes(page[at..at + 8].try_into().expect("8 bytes"))
-    })
-}
-// ANCHOR_END: check
-
 // ANCHOR: clean_up
 fn clean_up(mut server: Server, region: Segment) -> Result<()> {
     step("Leave nothing behind");
@@ -862,155 +542,3 @@ fn clean_up(mut server: Server, region: Segment) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: clean_up
-
-// ANCHOR: status
-/// `status DIR`, like `pg_ctl status`: is a postmaster running in DIR? If so, what `ps`,
-/// `ipcs -m` and /proc/PID/maps show of it. Exit status 3 when none runs.
-fn status(dir: &Path) -> Result<()> {
-    if !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "{}: no such directory; give the path of an existing directory",
-            dir.display()
-        )));
-    }
-    let path = dir.join(LOCK_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => no_server(&format!(
-            "no server running in {}: there is no {LOCK_FILE}",
-            dir.display()
-        )),
-        Err(err) => {
-            return Err(Error::Failed(format!(
-                "cannot read {}: {err}",
-                path.display()
-            )));
-        }
-    };
-    let pid_file = PidFile::parse(&text)
-        .ok_or_else(|| Error::Failed(format!("{} is damaged: no PID on line 1", path.display())))?;
-    let postmaster = Pid::from_raw(pid_file.pid);
-    if kill(postmaster, None) == Err(Errno::ESRCH) {
-        no_server(&format!(
-            "no server running in {}: {LOCK_FILE} names PID {}, which is gone (a stale lock file)",
-            dir.display(),
-            pid_file.pid
-        ));
-    }
-    let line8 = pid_file.status.as_deref().unwrap_or("(none yet)");
-    println!("postmaster: parent pid {postmaster}, {LOCK_FILE} line 8: {line8:?}");
-
-    let Some((key, shmid)) = pid_file.shmem else {
-        return Ok(()); // still starting: no interlock yet
-    };
-    let interlock = stat(shmid)?;
-    println!("\nthe interlock, as ipcs -m shows it ({LOCK_FILE} line 7):");
-    println!(
-        "  key {}, shmid {shmid}, owner uid {}, perms {:o}, {} bytes, nattch {}",
-        key_hex(key),
-        interlock.uid,
-        interlock.permissions(),
-        interlock.size,
-        interlock.nattch
-    );
-
-    println!("\nthe process tree, as ps -o pid,ppid,comm shows it (children: whose ppid is ours):");
-    println!("  postmaster            parent pid {postmaster}");
-    let mut children = children_of(postmaster)?;
-    children.sort_by_key(|(pid, name)| (rank(name), pid.as_raw()));
-    for (i, (pid, name)) in children.iter().enumerate() {
-        let branch = if i + 1 == children.len() {
-            "└─"
-        } else {
-            "├─"
-        };
-        println!("  {branch} {name:<18} child pid {pid}");
-    }
-
-    println!("\nthe shared mappings in /proc/{postmaster}/maps:");
-    let maps = shared_mappings(postmaster)?;
-    for (range, perms, name) in &maps {
-        let what = match name.starts_with("/SYSV") {
-            true => "the interlock (System V, shmat)",
-            false => "the region (mmap MAP_SHARED|MAP_ANONYMOUS)",
-        };
-        println!("  {range} {perms} {name}: {what}");
-    }
-    let same = children
-        .iter()
-        .map(|(pid, _)| shared_mappings(*pid))
-        .collect::<Result<Vec<_>>>()?;
-    let everywhere = same.iter().all(|theirs| {
-        theirs.iter().any(|(range, _, name)| {
-            name.starts_with("/dev/zero") && maps.iter().any(|m| &m.0 == range && m.2 == *name)
-        })
-    });
-    if everywhere {
-        println!(
-            "  every child maps the region at the same address (inherited at fork), and the \
-             interlock: nattch {}",
-            interlock.nattch
-        );
-    }
-    Ok(())
-}
-
-/// `pg_ctl status` without a server: one line, exit status 3 (the LSB's "not running").
-fn no_server(line: &str) -> ! {
-    eprintln!("error: {line}");
-    std::process::exit(3)
-}
-
-/// Every process whose parent is `parent`, with its name (/proc/PID/stat, /proc/PID/comm).
-fn children_of(parent: Pid) -> Result<Vec<(Pid, String)>> {
-    let mut children = Vec::new();
-    for entry in std::fs::read_dir("/proc")? {
-        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        // "PID (comm) S PPID ...": the name may hold spaces, so split after its last ')'.
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue; // gone meanwhile
-        };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|ppid| ppid.parse::<i32>().ok());
-        if ppid == Some(parent.as_raw()) {
-            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            children.push((Pid::from_raw(pid), name.trim_end().to_string()));
-        }
-    }
-    Ok(children)
-}
-
-/// The order the postmaster forks them in.
-fn rank(name: &str) -> (usize, usize) {
-    match name {
-        "checkpointer" => (0, 0),
-        "bgwriter" => (1, 0),
-        "walwriter" => (2, 0),
-        _ => (3, name.trim_start_matches("backend ").parse().unwrap_or(0)),
-    }
-}
-
-/// The shared mappings (`rw-s`) of process `pid`: address range, permissions, name.
-fn shared_mappings(pid: Pid) -> Result<Vec<(String, String, String)>> {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
-    Ok(maps
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.splitn(6, ' ').collect();
-            let name = fields.get(5)?.trim_start();
-            let shared = fields[1].ends_with('s');
-            (shared && (name.starts_with("/dev/zero") || name.starts_with("/SYSV"))).then(|| {
-                (
-                    fields[0].to_string(),
-                    fields[1].to_string(),
-                    name.to_string(),
-                )
-            })
-        })
-        .collect())
-}
-// ANCHOR_END: status

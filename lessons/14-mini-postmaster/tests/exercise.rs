@@ -88,9 +88,14 @@ fn one_update_changes_the_row_logs_it_and_marks_the_page() {
             "after one update the WAL's insert position is {insert}, not {RECORD_SIZE}: log \
              each update with exactly one pool.insert_wal(...)"
         );
-        let record = pool.wal_records(0)[0];
+        let log = pool.wal_records(0);
+        assert!(
+            !log.is_empty(),
+            "update_row reserved a WAL record but left its value 0: the record's value must be \
+             the row's NEW value (value 0 means not written)"
+        );
         assert_eq!(
-            record,
+            log[0],
             WalRecord {
                 block: 2,
                 row: 5,
@@ -135,16 +140,24 @@ fn a_full_wal_buffer_changes_nothing() {
             "the WAL buffer has room for one record, yet a second update_row returned \
              {outcome:?}: return insert_wal's error"
         );
-        assert_eq!(
-            (row_value(&pool, 0, 0), page_lsn(&pool, 0)),
-            (1, 16),
-            "an update that could not be logged changed the page (row, LSN): a change \
-             without its WAL record would be lost in a crash, yet be written to disk; when \
-             insert_wal fails, put the row back as it was"
-        );
+        // The lock first: reading the row takes it, and would wait for ever.
         assert!(
             lock_is_free(pool.page_lock(0)),
-            "after a failed update the page's LWLock is still held: release it on every path"
+            "after a failed update the page's LWLock is still held: release it on every path, \
+             the error path too"
+        );
+        let row = row_value(&pool, 0, 0);
+        assert_eq!(
+            row, 1,
+            "an update that could not be logged left the row at {row}, not 1: a change without \
+             its WAL record would be written to disk, yet be lost in a crash; when insert_wal \
+             fails, put the row back as it was"
+        );
+        let lsn = page_lsn(&pool, 0);
+        assert_eq!(
+            lsn, 16,
+            "an update that could not be logged changed the page's LSN from 16 to {lsn} \
+             although nothing was logged: set the page's LSN only when insert_wal succeeds"
         );
     });
 }
@@ -268,21 +281,68 @@ fn the_page_is_changed_and_dirty_before_its_record_is_written() {
 /// Updates per racing process.
 const UPDATES: usize = 20_000;
 
+/// What the racing processes count as they go, in shared memory.
+struct Tally {
+    /// `update_row` returned an error.
+    errors: AtomicU64,
+    /// The LSN returned is not the end of this update's own record.
+    not_its_record: AtomicU64,
+    /// Right after `update_row` returned LSN L, the page's LSN was older than L.
+    page_lsn_older: AtomicU64,
+}
+
+/// Whether `lsn` is the end of a complete record of `buffer`'s row `row`.
+fn ends_a_record_of(pool: &Pool, lsn: u64, buffer: usize, row: usize) -> bool {
+    let size = RECORD_SIZE as u64;
+    if lsn < size || !lsn.is_multiple_of(size) || lsn > pool.wal_ctl().capacity {
+        return false;
+    }
+    pool.wal_record(lsn - size)
+        .is_some_and(|r| (r.block as usize, r.row as usize) == (buffer, row))
+}
+
 fn racing_backends_lose_no_update_and_log_in_order() {
     let workers = l08_races::usable_cpus().unwrap().len().clamp(2, 4);
     let records = workers * UPDATES;
     let segment = memory();
-    let (pool, _) = Pool::attach(segment.shmem(), 2, records).unwrap();
-    let failures = l08_races::Shared::<AtomicU64>::new().unwrap();
-    // SAFETY: a zeroed atomic in a live mapping, used only atomically, outliving `failed`.
-    let failed: &AtomicU64 = unsafe { &*failures.as_ptr() };
+    // Page 0 is everybody's; page 1 + i is racing process i's own.
+    let buffers = 1 + workers;
+    let (pool, _) = Pool::attach(segment.shmem(), buffers, records).unwrap();
+    let shared = l08_races::Shared::<Tally>::new().unwrap();
+    // SAFETY: zeroed atomics in a live mapping, used only atomically, outliving `tally`.
+    let tally: &Tally = unsafe { &*shared.as_ptr() };
     let outcome = race(workers, true, |index| {
         nix::unistd::alarm::set(PATIENCE);
         for i in 0..UPDATES {
-            // Everybody on the same two rows of page 0, and now and then on page 1.
-            let buffer = usize::from(i % 16 == 15);
-            if update_row(&pool, buffer, (index + i) % 2).is_err() {
-                failed.fetch_add(1, Ordering::Relaxed);
+            // Most updates on the same two rows of page 0, all processes on the same row at
+            // the same step, racing for its lock; every fourth on the process's own page,
+            // where only its WAL record races with the others'.
+            let (buffer, row) = match i % 4 {
+                3 => (1 + index, i / 4 % 2),
+                _ => (0, i % 2),
+            };
+            let lsn = match update_row(&pool, buffer, row) {
+                Ok(lsn) => lsn,
+                Err(_) => {
+                    tally.errors.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            };
+            if !ends_a_record_of(&pool, lsn, buffer, row) {
+                tally.not_its_record.fetch_add(1, Ordering::Relaxed);
+            }
+            if buffer == 0 {
+                continue;
+            }
+            // A page's LSN is never older than a record already applied to it. (Checked on
+            // the process's own page, where nobody else can have moved it on since.)
+            let lock = pool.page_lock(buffer);
+            lock.acquire(Mode::Shared);
+            // SAFETY: we hold the page's lock.
+            let page_lsn = unsafe { (*pool.page(buffer)).lsn };
+            lock.release(Mode::Shared);
+            if page_lsn < lsn {
+                tally.page_lsn_older.fetch_add(1, Ordering::Relaxed);
             }
         }
     });
@@ -297,26 +357,32 @@ fn racing_backends_lose_no_update_and_log_in_order() {
         };
         panic!("racing {workers} processes failed: {text}: {why}");
     }
+    let errors = tally.errors.load(Ordering::Relaxed);
     assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "update_row returned errors"
+        errors, 0,
+        "update_row returned {errors} errors, though the WAL buffer has room for every update"
     );
-    let total: u64 = (0..2)
+    let total: u64 = (0..buffers)
         .flat_map(|b| (0..2).map(move |r| (b, r)))
         .map(|(b, r)| row_value(&pool, b, r))
         .sum();
     let expected = records as u64;
     assert_eq!(
         total, expected,
-        "{workers} processes made {expected} updates on the same rows, but the rows add up \
-         to {total}: updates were lost, as in lesson 08. Hold the page's LWLock exclusive \
-         from reading the row to writing it back"
+        "{workers} processes made {expected} updates, most on the same two rows, but the rows \
+         add up to {total}: updates were lost, as in lesson 08. Hold the page's LWLock \
+         exclusive from reading the row to writing it back"
     );
-    let insert = pool.wal_ctl().insert.load(Ordering::Acquire);
     let log = pool.wal_records(0);
-    assert_eq!(log.len(), records, "one WAL record per update");
-    let mut last = [[0u64; 2]; 2];
+    assert_eq!(
+        log.len(),
+        records,
+        "the WAL holds {} complete records before its first gap, not one per update \
+         ({records}): a record whose value is 0 counts as not written; the record's value \
+         must be the row's NEW value",
+        log.len()
+    );
+    let mut last = vec![[0u64; 2]; buffers];
     let mut out_of_order = 0;
     for record in &log {
         let value = &mut last[record.block as usize][record.row as usize];
@@ -331,10 +397,30 @@ fn racing_backends_lose_no_update_and_log_in_order() {
          row (value + 1): replaying the WAL would not rebuild the table. Insert the record \
          while you still hold the page's lock, so that the WAL's order is the updates' order"
     );
-    let lsns = [page_lsn(&pool, 0), page_lsn(&pool, 1)];
-    assert!(
-        lsns.contains(&insert),
-        "the last record ends at LSN {insert}, yet the pages' LSNs are {lsns:?}: set the \
-         page's LSN to the LSN of the record you inserted, under the lock"
+    let not_its_record = tally.not_its_record.load(Ordering::Relaxed);
+    assert_eq!(
+        not_its_record, 0,
+        "{not_its_record} of {records} LSNs that update_row returned are not the end of that \
+         update's own WAL record: return the LSN insert_wal returned"
     );
+    let older = tally.page_lsn_older.load(Ordering::Relaxed);
+    assert_eq!(
+        older, 0,
+        "{older} times, right after update_row returned LSN L, the page's LSN was older than \
+         L: a page's LSN is never older than a record already applied to it. Set the page's \
+         LSN to the LSN insert_wal returned (not a guess made before inserting), under the lock"
+    );
+    // Record k ends at (k + 1) * 16: each page's LSN is the end of its last record.
+    for buffer in 0..buffers {
+        let end = log
+            .iter()
+            .rposition(|r| r.block as usize == buffer)
+            .map_or(0, |k| ((k + 1) * RECORD_SIZE) as u64);
+        let lsn = page_lsn(&pool, buffer);
+        assert_eq!(
+            lsn, end,
+            "page {buffer}'s LSN is {lsn}, but its last WAL record ends at {end}: set the \
+             page's LSN to the LSN insert_wal returned, under the lock"
+        );
+    }
 }

@@ -8,6 +8,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 use l07_postgres_hybrid::LOCK_FILE;
@@ -87,6 +88,7 @@ fn bad_input() {
             (&["--buffers", "1025"], 2),
             (&["start", "/nonexistent/l14"], 2),
             (&["status", "/nonexistent/l14"], 2),
+            (&["status", "/nonexistent/l14", "--workers", "8"], 2),
         ],
     );
     let stdout = stdout + &another_postmaster_runs() + &status_without_a_server();
@@ -259,4 +261,94 @@ fn held_server_stops_cleanly_on_sigint() {
         "{rest}"
     );
     assert_nothing_left(tmp.path(), &(story + &rest));
+}
+
+/// Every process whose parent is `parent` (field 4 of /proc/PID/stat).
+fn children_of(parent: Pid) -> Vec<Pid> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            ppid == Some(&parent.as_raw().to_string())
+        })
+        .map(Pid::from_raw)
+        .collect()
+}
+
+/// Whether `pid` has exited: no such process, or a zombie nobody has reaped yet (an
+/// orphan's new parent may be slow to reap; a zombie has detached its memory already).
+fn exited(pid: Pid) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// A segment that a killed server left: removed if the test fails before a start does it.
+struct Leftover(i32);
+
+impl Drop for Leftover {
+    fn drop(&mut self) {
+        if l05_sysv_segments::stat(self.0).is_ok() {
+            let _ = l05_sysv_segments::remove(self.0);
+        }
+    }
+}
+
+#[test]
+fn a_start_after_kill_9_says_what_it_cleaned_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut held = Held::start(tmp.path());
+    let story = held.until_holding();
+    let shmid: i32 = story
+        .split("= shmid ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|id| id.parse().ok())
+        .expect("the story names the interlock's shmid");
+    let _leftover = Leftover(shmid);
+    let postmaster = Pid::from_raw(held.process.id() as i32);
+    let children = children_of(postmaster);
+    assert_eq!(
+        children.len(),
+        3,
+        "the held server has its three background processes"
+    );
+    kill(postmaster, Signal::SIGKILL).unwrap();
+    held.process.wait().unwrap();
+    // The children see end-of-file on their pipes and exit; wait for that, with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !children.iter().all(|&pid| exited(pid)) {
+        assert!(
+            Instant::now() < deadline,
+            "the background processes outlived their postmaster by 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        tmp.path().join(LOCK_FILE).exists() && l05_sysv_segments::stat(shmid).is_ok(),
+        "kill -9 leaves the lock file and the interlock behind"
+    );
+    let output = cargo_bin_cmd!("l14-mini-postmaster")
+        .arg("start")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let stdout = snapshots::success(&output);
+    assert_nothing_left(tmp.path(), &stdout);
+    assert!(
+        l05_sysv_segments::stat(shmid).is_err(),
+        "the killed server's segment shmid {shmid} was left behind"
+    );
+    let first = &stdout[..stdout.find("\n\n").expect("a blank line after step 1")];
+    let stdout = format!(
+        "$ l14-mini-postmaster start [TMPDIR]    # after kill -9 of a held postmaster\n{first}\n"
+    );
+    snapshots::settings().bind(|| insta::assert_snapshot!("l14-mini-postmaster-restart", stdout));
 }

@@ -1,0 +1,177 @@
+//! `status DIR`, our `pg_ctl status`: is a postmaster running in DIR, and if so, what the
+//! system's own tools see of it: the interlock as `ipcs -m` lists it, the process tree as
+//! `ps` shows it (found in /proc as every process whose parent is the postmaster), and the
+//! two shared mappings in /proc/PID/maps. It reads; it never attaches.
+
+use std::path::Path;
+
+use common::{Error, Result};
+use l05_sysv_segments::stat;
+use l06_keys_and_strangers::key_hex;
+use l07_postgres_hybrid::{LOCK_FILE, PidFile};
+use nix::errno::Errno;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
+
+/// `status DIR`, like `pg_ctl status`: is a postmaster running in DIR? If so, what `ps`,
+/// `ipcs -m` and /proc/PID/maps show of it. Exit status 3 when none runs.
+pub fn status(dir: &Path) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "{}: no such directory; give the path of an existing directory",
+            dir.display()
+        )));
+    }
+    let path = dir.join(LOCK_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => no_server(&format!(
+            "no server running in {}: there is no {LOCK_FILE}",
+            dir.display()
+        )),
+        Err(err) => {
+            return Err(Error::Failed(format!(
+                "cannot read {}: {err}",
+                path.display()
+            )));
+        }
+    };
+    let pid_file = PidFile::parse(&text)
+        .ok_or_else(|| Error::Failed(format!("{} is damaged: no PID on line 1", path.display())))?;
+    let postmaster = Pid::from_raw(pid_file.pid);
+    if kill(postmaster, None) == Err(Errno::ESRCH) {
+        no_server(&format!(
+            "no server running in {}: {LOCK_FILE} names PID {}, which is gone (a stale lock file)",
+            dir.display(),
+            pid_file.pid
+        ));
+    }
+    let line8 = pid_file.status.as_deref().unwrap_or("(none yet)");
+    println!("postmaster: parent pid {postmaster}, {LOCK_FILE} line 8: {line8:?}");
+
+    let Some((key, shmid)) = pid_file.shmem else {
+        return Ok(()); // still starting: no interlock yet
+    };
+    let interlock = stat(shmid)?;
+    println!("\nthe interlock, as ipcs -m shows it ({LOCK_FILE} line 7):");
+    println!(
+        "  key {}, shmid {shmid}, owner uid {}, perms {:o}, {} bytes, nattch {}",
+        key_hex(key),
+        interlock.uid,
+        interlock.permissions(),
+        interlock.size,
+        interlock.nattch
+    );
+
+    println!("\nthe process tree, as ps -o pid,ppid,comm shows it (children: whose ppid is ours):");
+    let mut children = children_of(postmaster)?;
+    children.sort_by_key(|(pid, name)| (rank(name), pid.as_raw()));
+    for line in tree(postmaster, &children) {
+        println!("  {line}");
+    }
+
+    println!("\nthe shared mappings in /proc/{postmaster}/maps:");
+    let maps = shared_mappings(postmaster)?;
+    for (range, perms, name) in &maps {
+        let what = match name.starts_with("/SYSV") {
+            true => "the interlock (System V, shmat)",
+            false => "the region (mmap MAP_SHARED|MAP_ANONYMOUS)",
+        };
+        println!("  {range} {perms} {name}: {what}");
+    }
+    let same = children
+        .iter()
+        .map(|(pid, _)| shared_mappings(*pid))
+        .collect::<Result<Vec<_>>>()?;
+    let everywhere = same.iter().all(|theirs| {
+        theirs.iter().any(|(range, _, name)| {
+            name.starts_with("/dev/zero") && maps.iter().any(|m| &m.0 == range && m.2 == *name)
+        })
+    });
+    if everywhere {
+        println!(
+            "  every child maps the region at the same address (inherited at fork), and the \
+             interlock: nattch {}",
+            interlock.nattch
+        );
+    }
+    Ok(())
+}
+
+/// `pg_ctl status` without a server: one line, exit status 3 (the LSB's "not running").
+fn no_server(line: &str) -> ! {
+    eprintln!("error: {line}");
+    std::process::exit(3)
+}
+
+/// The process tree as the postmaster's step 5 and `status` print it: the postmaster, then
+/// each child under the name it gave itself (what `ps -o comm` shows).
+pub fn tree(postmaster: Pid, children: &[(Pid, String)]) -> Vec<String> {
+    let mut lines = vec![format!("{:<22}parent pid {postmaster}", "postmaster")];
+    for (i, (pid, name)) in children.iter().enumerate() {
+        let branch = if i + 1 == children.len() {
+            "└─"
+        } else {
+            "├─"
+        };
+        lines.push(format!("{branch} {name:<18} child pid {pid}"));
+    }
+    lines
+}
+
+// ANCHOR: tree
+/// Every process whose parent is `parent`, with its name (/proc/PID/stat, /proc/PID/comm).
+fn children_of(parent: Pid) -> Result<Vec<(Pid, String)>> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Ok(pid) = entry?.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // "PID (comm) S PPID ...": the name may hold spaces, so split after its last ')'.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue; // gone meanwhile
+        };
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|ppid| ppid.parse::<i32>().ok());
+        if ppid == Some(parent.as_raw()) {
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            children.push((Pid::from_raw(pid), name.trim_end().to_string()));
+        }
+    }
+    Ok(children)
+}
+// ANCHOR_END: tree
+
+/// The order the postmaster forks them in.
+fn rank(name: &str) -> (usize, usize) {
+    match name {
+        "checkpointer" => (0, 0),
+        "bgwriter" => (1, 0),
+        "walwriter" => (2, 0),
+        _ => (3, name.trim_start_matches("backend ").parse().unwrap_or(0)),
+    }
+}
+
+// ANCHOR: maps
+/// The shared mappings (`rw-s`) of process `pid`: address range, permissions, name.
+fn shared_mappings(pid: Pid) -> Result<Vec<(String, String, String)>> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
+    Ok(maps
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.splitn(6, ' ').collect();
+            let name = fields.get(5)?.trim_start();
+            let shared = fields[1].ends_with('s');
+            (shared && (name.starts_with("/dev/zero") || name.starts_with("/SYSV"))).then(|| {
+                (
+                    fields[0].to_string(),
+                    fields[1].to_string(),
+                    name.to_string(),
+                )
+            })
+        })
+        .collect())
+}
+// ANCHOR_END: maps

@@ -1,0 +1,157 @@
+//! Lesson 15's output, as the chapter shows it. (Not run by `cargo exercise`.)
+//!
+//! Each run works in a fresh temporary directory (a fresh inode, so a fresh key) and must
+//! leave in it only the cluster's files: no lock file, no segment, no process.
+#![cfg(not(feature = "exercise"))]
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
+use l07_postgres_hybrid::LOCK_FILE;
+
+fn assert_only_the_files_left(dir: &Path) {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["16384", "acks", "pg_control", "wal"],
+        "{} should hold only the cluster's files (no {LOCK_FILE})",
+        dir.display()
+    );
+}
+
+/// Every "shmid N" the story names: each must be gone now.
+fn assert_segments_removed(stdout: &str) {
+    let shmids: Vec<i32> = stdout
+        .split("shmid ")
+        .skip(1)
+        .filter_map(|rest| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .collect();
+    assert!(shmids.len() >= 4, "the story names the interlocks' shmids");
+    for shmid in shmids {
+        assert!(
+            l05_sysv_segments::stat(shmid).is_err(),
+            "segment shmid {shmid} was left behind"
+        );
+    }
+}
+
+/// No process whose parent is one of the story's postmasters is left.
+fn assert_no_process_left(stdout: &str) {
+    for pid in stdout.split("child pid ").skip(1).filter_map(|rest| {
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse::<i32>()
+            .ok()
+    }) {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        assert!(
+            !status.contains("l15-crash-rest"),
+            "child pid {pid} is still there:\n{status}"
+        );
+    }
+}
+
+#[test]
+fn story() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = cargo_bin_cmd!("l15-crash-restart")
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let stdout = snapshots::success(&output);
+    assert_segments_removed(&stdout);
+    assert_no_process_left(&stdout);
+    assert_only_the_files_left(&tmp.path().join("l15-crash-restart"));
+    snapshots::settings().bind(|| insta::assert_snapshot!("l15-crash-restart", stdout));
+}
+
+#[test]
+fn crashes_anywhere_keep_what_was_committed() {
+    for (workers, buffers, crash) in [("1", "1", "1:1"), ("8", "4", "8:50"), ("3", "64", "2:7")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let output = cargo_bin_cmd!("l15-crash-restart")
+            .args(["start", tmp.path().to_str().unwrap()])
+            .args(["--workers", workers, "--buffers", buffers, "--crash", crash])
+            .output()
+            .unwrap();
+        let stdout = snapshots::success(&output);
+        for expected in ["uncommitted: gone", "consistent: all"] {
+            assert!(
+                stdout.contains(expected),
+                "--workers {workers} --buffers {buffers} --crash {crash}: no {expected:?}:\n{stdout}"
+            );
+        }
+        assert_segments_removed(&stdout);
+        assert_only_the_files_left(tmp.path());
+    }
+}
+
+#[test]
+fn a_second_start_after_a_clean_one_begins_afresh() {
+    let tmp = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let output = cargo_bin_cmd!("l15-crash-restart")
+            .args(["start", tmp.path().to_str().unwrap()])
+            .output()
+            .unwrap();
+        let stdout = snapshots::success(&output);
+        assert!(stdout.contains("initdb:"), "{stdout}");
+        assert!(stdout.contains("consistent: all"), "{stdout}");
+    }
+    assert_only_the_files_left(tmp.path());
+}
+
+#[test]
+fn bad_input() {
+    let stdout = snapshots::failures(
+        cargo_bin!("l15-crash-restart"),
+        &[
+            (&["--workers", "0"], 2),
+            (&["--workers", "33"], 2),
+            (&["--buffers", "257"], 2),
+            (&["start", "/nonexistent/l15"], 2),
+            (&["start", "/tmp", "--crash", "2"], 2),
+            (&["start", "/tmp", "--crash", "0:5"], 2),
+            (&["start", "/tmp", "--crash", "5:1"], 2),
+            (&["start", "/tmp", "--crash", "1:51"], 2),
+        ],
+    );
+    let stdout = stdout + &another_postmaster_runs();
+    snapshots::settings().bind(|| insta::assert_snapshot!("l15-crash-restart-errors", stdout));
+}
+
+/// A lock file naming a live process (a `cat` waiting on its input): the start is refused,
+/// and the directory is left as it was.
+fn another_postmaster_runs() -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cat = Command::new("cat").stdin(Stdio::piped()).spawn().unwrap();
+    let lock = tmp.path().join(LOCK_FILE);
+    std::fs::write(&lock, format!("{}\n{}\n", cat.id(), tmp.path().display())).unwrap();
+    let output = Command::new(cargo_bin!("l15-crash-restart"))
+        .arg("start")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    drop(cat.stdin.take());
+    cat.wait().unwrap();
+    let line = format!("l15-crash-restart start {}", tmp.path().display());
+    let transcript = snapshots::failure(&line, &output, 1);
+    assert!(
+        lock.exists(),
+        "the other postmaster's lock file was removed"
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "files were created"
+    );
+    transcript
+}
