@@ -6,9 +6,10 @@
 //! signal, an exit code it never uses), the postmaster stops every other child, removes
 //! shared memory, makes it anew, and has a *startup process* rebuild the pages from what is
 //! on disk: the table's file and the WAL. Nothing committed is lost, because a commit
-//! returns only once its WAL record is on disk; nothing uncommitted survives, because a
-//! change reaches the table's file only after its record is on disk, and the dead
-//! process's last change never got one.
+//! returns only once its WAL record is on disk. Nothing uncommitted survives: a change is
+//! made and logged under the page's exclusive lock, a page is written only under its lock
+//! (shared), so a page never reaches the table's file with a change whose record is not in
+//! the WAL; the dead process's half-made change dies with the lock it held.
 //!
 //! The pieces: [`Role`] names a child as the postmaster's log does; [`is_crash`] and
 //! [`terminate_children`] are the postmaster's crash response (the exercise);
@@ -43,6 +44,18 @@ pub enum Role {
 }
 
 impl Role {
+    /// The name the child gives itself (`prctl(PR_SET_NAME)`, at most 15 bytes): what
+    /// `ps -o comm` and /proc/PID/comm show, as in lesson 14.
+    pub fn process_name(self) -> String {
+        match self {
+            Role::Startup => "startup".into(),
+            Role::Checkpointer => "checkpointer".into(),
+            Role::BgWriter => "bgwriter".into(),
+            Role::WalWriter => "walwriter".into(),
+            Role::Backend(n) => format!("backend {n}"),
+        }
+    }
+
     /// The name PostgreSQL 15's postmaster gives such a child in its log (`LogChildExit`'s
     /// `procname`): "server process" for a backend, "checkpointer process" and so on.
     pub fn procname(self) -> &'static str {

@@ -9,8 +9,8 @@
 //!
 //! The file is text, one fixed-width line per round and per backend, so `cat` shows it:
 //! ```text
-//! round 1: workers 4 buffers 16 updates 100 crash 2:40
-//! round 1 backend 1: sent 100 acked 100
+//! round 1: workers 4 buffers 16 updates 50 crash 2:40
+//! round 1 backend 1: sent 50 acked 50
 //! round 1 backend 2: sent 40 acked 39 died block 5 row 9 was 3 made 4
 //! ```
 //! A round is one run of the backends: a start begins one, and so does every restart.

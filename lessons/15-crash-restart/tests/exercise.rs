@@ -216,7 +216,7 @@ fn assert_reaped(
         assert_eq!(
             exit,
             expected,
-            "the {name} child (pid {pid}) should have {expected}, not {exit}. {}",
+            "the {name} child (pid {pid}) should have {expected}; it {exit}. {}",
             match (expected, exit) {
                 (Exit::Code(2), Exit::Signal(Signal::SIGKILL)) =>
                     "It obeys SIGQUIT: send SIGQUIT first and give it the grace period; \
@@ -243,7 +243,10 @@ fn children_that_obey_sigquit_are_reaped_at_once() {
     assert!(
         took < Duration::from_secs(1),
         "terminate_children took {took:?} for children that all exit at SIGQUIT: return as \
-         soon as every child is reaped, do not wait out the grace period ({grace:?})"
+         soon as every child is reaped, do not wait out the grace period ({grace:?}). If you \
+         ask kill(pid, 0) whether a child is gone: a child that has exited is a zombie, and \
+         answers kill(pid, 0) until it is reaped; ask child.try_wait() (waitpid WNOHANG), \
+         which reaps it too"
     );
 }
 

@@ -1,0 +1,151 @@
+//! Scene 2: the postmaster itself is killed. The lesson forks a postmaster, kills it with
+//! SIGKILL while its children work, and reaps the orphans, which it receives as a child
+//! subreaper. They notice the death through pipes whose write ends only the postmaster held,
+//! and leave; its lock file and its interlock segment stay behind, for the next start to
+//! find stale.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+use common::{Error, Exit, Result, fork_child, parent};
+use l05_sysv_segments::stat;
+use l06_keys_and_strangers::key_hex;
+use l07_postgres_hybrid::{owner_alive, read_lock_file};
+use l14_mini_postmaster::storage::{CONTROL_FILE, ControlFile};
+use l15_crash_restart::Role;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, write};
+
+use crate::children::{Server, close_inherited, pipe};
+use crate::shmem::yes;
+use crate::{NEXT_STEP, Options, Start, postmaster, step};
+
+// ANCHOR: ready
+/// Scene 2's postmaster tells the lesson its children's roles and PIDs, then "ready".
+pub fn tell_ready(pipe: OwnedFd, server: &Server) -> Result<()> {
+    let mut text = String::new();
+    for (role, child) in &server.children {
+        text += &format!("{role:?} {}\n", child.pid());
+    }
+    text += &format!("ready {}\n", NEXT_STEP.load(Ordering::Relaxed));
+    write(&pipe, text.as_bytes()).map_err(Error::sys("write"))?;
+    Ok(())
+}
+// ANCHOR_END: ready
+
+// ANCHOR: postmaster_killed
+/// Scene 2: a postmaster in a child of ours, killed with SIGKILL while its children work;
+/// its orphans come to us (a child subreaper) and leave; then a new start in its directory.
+pub fn postmaster_killed(dir: &Path, options: &Options) -> Result<()> {
+    // Orphans are given to the nearest subreaper ancestor instead of init: to us.
+    nix::sys::prctl::set_child_subreaper(true).map_err(Error::sys("prctl"))?;
+    let (ready_read, ready_write) = pipe()?;
+    let (read_end, write_end) = (ready_read.as_raw_fd(), ready_write.as_raw_fd());
+    let postmaster_child = fork_child(|| {
+        close_inherited(&[read_end]);
+        // SAFETY: this child's copy of `ready_write` is never dropped (children leave with
+        // _exit): the descriptor gets one owner here, which closes it once.
+        let ready = unsafe { OwnedFd::from_raw_fd(write_end) };
+        match postmaster(dir, options, Start::Fresh, None, false, Some(ready)) {
+            Ok(()) => 0,
+            Err(err) => {
+                eprintln!("error: {err}");
+                1
+            }
+        }
+    })?;
+    drop(ready_write);
+    let children = read_ready(ready_read)?;
+    step("kill -9 the postmaster while its children work");
+    let pid = postmaster_child.pid();
+    kill(pid, Signal::SIGKILL).map_err(Error::sys("kill"))?;
+    parent!(
+        "kill(PID {pid}, SIGKILL): the postmaster; waitpid: {}",
+        postmaster_child.wait()?
+    );
+    parent!("its children are orphans now, given to us (PR_SET_CHILD_SUBREAPER); they:");
+    let orphans = reap_orphans(&children)?;
+    for (role, pid, exit) in orphans {
+        parent!("  {role} (child pid {pid}) {exit}");
+    }
+    parent!(
+        "(the writers saw EOF on their pipes at once; the backends finished their work, \
+         then saw EOF while idle; the checkpointer, once the backends had closed its pipe)"
+    );
+    let text = read_lock_file(dir)?.unwrap_or_default();
+    let pid_file = l07_postgres_hybrid::PidFile::parse(&text)
+        .ok_or_else(|| Error::Failed("postmaster.pid is gone or garbled".into()))?;
+    let (key, shmid) = pid_file
+        .shmem
+        .ok_or_else(|| Error::Failed("postmaster.pid has no line 7".into()))?;
+    parent!(
+        "left behind: postmaster.pid (PID {}: running: {}), {CONTROL_FILE}: {}",
+        pid_file.pid,
+        yes(owner_alive(pid_file.pid)),
+        ControlFile::read(dir)?.state.name()
+    );
+    parent!(
+        "left behind: the interlock, key {} shmid {shmid}, shm_nattch = {}",
+        key_hex(key),
+        stat(shmid)?.nattch
+    );
+    nix::sys::prctl::set_child_subreaper(false).map_err(Error::sys("prctl"))?;
+    postmaster(dir, options, Start::AsItIs, None, false, None)
+}
+
+/// Reads the children's roles and PIDs until "ready" (or EOF: the postmaster failed).
+fn read_ready(pipe: OwnedFd) -> Result<Vec<(Role, Pid)>> {
+    let mut children = Vec::new();
+    for line in BufReader::new(File::from(pipe)).lines() {
+        let line = line?;
+        if let Some(next_step) = line.strip_prefix("ready ") {
+            let next_step = next_step.parse().unwrap_or(1);
+            NEXT_STEP.store(next_step, Ordering::Relaxed);
+            return Ok(children);
+        }
+        let (role, pid) = line.rsplit_once(' ').unwrap_or_default();
+        let role = match role {
+            "Checkpointer" => Role::Checkpointer,
+            "BgWriter" => Role::BgWriter,
+            "WalWriter" => Role::WalWriter,
+            other => Role::Backend(
+                other
+                    .trim_start_matches("Backend(")
+                    .trim_end_matches(')')
+                    .parse()
+                    .map_err(|_| Error::Failed(format!("bad line {line:?}")))?,
+            ),
+        };
+        let pid = pid
+            .parse()
+            .map_err(|_| Error::Failed(format!("bad line {line:?}")))?;
+        children.push((role, Pid::from_raw(pid)));
+    }
+    Err(Error::Failed(
+        "the postmaster failed before it was ready".into(),
+    ))
+}
+
+/// `waitpid(-1)` until there is no child left: each orphan, as it exits.
+fn reap_orphans(children: &[(Role, Pid)]) -> Result<Vec<(Role, Pid, Exit)>> {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    let mut ended = Vec::new();
+    loop {
+        let (pid, exit) = match waitpid(None, None) {
+            Ok(WaitStatus::Exited(pid, code)) => (pid, Exit::Code(code)),
+            Ok(WaitStatus::Signaled(pid, signal, _)) => (pid, Exit::Signal(signal)),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::ECHILD) => break,
+            Err(errno) => return Err(Error::sys("waitpid")(errno)),
+        };
+        if let Some((role, _)) = children.iter().find(|(_, p)| *p == pid) {
+            ended.push((*role, pid, exit));
+        }
+    }
+    ended.sort_by_key(|(role, _, _)| *role);
+    Ok(ended)
+}
+// ANCHOR_END: postmaster_killed
