@@ -91,36 +91,13 @@ fn bad_input() {
             (&["status", "/nonexistent/l14", "--workers", "8"], 2),
         ],
     );
-    let stdout = stdout + &another_postmaster_runs() + &status_without_a_server();
+    let stdout = stdout
+        + &snapshots::start_refused_by_a_live_lock_file(
+            cargo_bin!("l14-mini-postmaster"),
+            LOCK_FILE,
+        )
+        + &status_without_a_server();
     snapshots::settings().bind(|| insta::assert_snapshot!("l14-mini-postmaster-errors", stdout));
-}
-
-/// A lock file naming a live process (a `cat` waiting on its input): the start is refused,
-/// and the lock file and the directory are left as they were.
-fn another_postmaster_runs() -> String {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cat = Command::new("cat").stdin(Stdio::piped()).spawn().unwrap();
-    let lock = tmp.path().join(LOCK_FILE);
-    std::fs::write(&lock, format!("{}\n{}\n", cat.id(), tmp.path().display())).unwrap();
-    let output = Command::new(cargo_bin!("l14-mini-postmaster"))
-        .arg("start")
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    drop(cat.stdin.take());
-    cat.wait().unwrap();
-    let line = format!("l14-mini-postmaster start {}", tmp.path().display());
-    let transcript = snapshots::failure(&line, &output, 1);
-    assert!(
-        lock.exists(),
-        "the other postmaster's lock file was removed"
-    );
-    assert_eq!(
-        std::fs::read_dir(tmp.path()).unwrap().count(),
-        1,
-        "files were created"
-    );
-    transcript
 }
 
 /// `status` on a directory where no server runs: one line, exit status 3 (as `pg_ctl

@@ -5,7 +5,6 @@
 #![cfg(not(feature = "exercise"))]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 use l07_postgres_hybrid::LOCK_FILE;
@@ -127,34 +126,7 @@ fn bad_input() {
             (&["start", "/tmp", "--crash", "1:51"], 2),
         ],
     );
-    let stdout = stdout + &another_postmaster_runs();
+    let stdout = stdout
+        + &snapshots::start_refused_by_a_live_lock_file(cargo_bin!("l15-crash-restart"), LOCK_FILE);
     snapshots::settings().bind(|| insta::assert_snapshot!("l15-crash-restart-errors", stdout));
-}
-
-/// A lock file naming a live process (a `cat` waiting on its input): the start is refused,
-/// and the directory is left as it was.
-fn another_postmaster_runs() -> String {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut cat = Command::new("cat").stdin(Stdio::piped()).spawn().unwrap();
-    let lock = tmp.path().join(LOCK_FILE);
-    std::fs::write(&lock, format!("{}\n{}\n", cat.id(), tmp.path().display())).unwrap();
-    let output = Command::new(cargo_bin!("l15-crash-restart"))
-        .arg("start")
-        .arg(tmp.path())
-        .output()
-        .unwrap();
-    drop(cat.stdin.take());
-    cat.wait().unwrap();
-    let line = format!("l15-crash-restart start {}", tmp.path().display());
-    let transcript = snapshots::failure(&line, &output, 1);
-    assert!(
-        lock.exists(),
-        "the other postmaster's lock file was removed"
-    );
-    assert_eq!(
-        std::fs::read_dir(tmp.path()).unwrap().count(),
-        1,
-        "files were created"
-    );
-    transcript
 }
