@@ -80,7 +80,8 @@ impl Signals {
 
     /// In a forked child, first thing: the signal mask from before [`Signals::block`] (plus
     /// `keep_blocked`, in the same call, so that none of those slips in meanwhile), and no
-    /// copy of the parent's signalfd (its signals are the parent's to read).
+    /// copy of the parent's signalfd (after `fork` a signalfd reports the signals of the
+    /// process that reads it, so the copy would only report the child's own: it has no use).
     pub fn leave_in_child(&self, keep_blocked: &[Signal]) {
         let mut mask = self.previous;
         for &signal in keep_blocked {

@@ -61,7 +61,8 @@ pub struct Page {
 pub struct BufferDesc {
     /// Which block of the relation the buffer holds (`tag`).
     pub block: u32,
-    /// [`DIRTY`] once changed, until the background writer has written it out.
+    /// [`DIRTY`] once changed, until a writer (the background writer or the checkpointer)
+    /// has written it out.
     pub flags: AtomicU32,
 }
 

@@ -4,7 +4,8 @@
 //! Each waits on the read end of a pipe of its own, its "latch". A byte is a request:
 //! [`SHUTDOWN`] from the postmaster, [`CHECKPOINT`] from a backend whose WAL record crossed
 //! the checkpoint distance. End-of-file means every writer is gone: the postmaster died.
-//! (PostgreSQL's postmaster signals its children, and they watch a pipe for its death.)
+//! (In PostgreSQL a backend asks for a checkpoint through shared memory, the postmaster
+//! signals its children, and they watch a pipe for its death.)
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -60,7 +61,7 @@ pub fn postmaster_gone() -> Error {
 // ANCHOR: checkpointer
 /// The checkpointer: sleeps until a backend asks for a checkpoint or the postmaster for the
 /// shutdown checkpoint, and makes it (`CheckpointerMain`). One checkpoint per request: the
-/// count does not depend on timing. (PostgreSQL merges requests that arrive during one.)
+/// count does not depend on timing.
 pub fn checkpointer(pool: &Pool, dir: &Path, requests: &OwnedFd) -> Result<String> {
     let files = DataFiles::open(dir)?;
     let (mut requested, mut written) = (0, 0);

@@ -1,6 +1,6 @@
-//! The postmaster's server loop: it sleeps in the signalfd, reaps children on SIGCHLD and
-//! takes shutdown requests on SIGTERM and SIGINT. It never touches shared memory: a child
-//! that died halfway through a change cannot take the postmaster with it.
+//! The postmaster's server loop: it sleeps in `poll` on the signalfd, reaps children on
+//! SIGCHLD and takes shutdown requests on SIGTERM and SIGINT. It never touches shared
+//! memory: a child that died halfway through a change cannot take the postmaster with it.
 
 use common::{Error, Exit, Result, parent};
 use nix::errno::Errno;
@@ -11,7 +11,8 @@ use nix::unistd::Pid;
 use crate::{Role, Server, Shutdown};
 
 // ANCHOR: reap
-/// `ServerLoop`: sleeps in the signalfd and handles one signal at a time until `done`.
+/// `ServerLoop`: sleeps in `poll` on the signalfd (`Signals::wait`) and handles one signal
+/// at a time until `done`.
 /// SIGCHLD: reap. SIGTERM, SIGINT: a shutdown request. A child that ends while `expected`
 /// does not accept its role stops the server (lesson 15 restarts instead).
 pub fn server_loop(

@@ -125,8 +125,9 @@ impl DbState {
     }
 }
 
-/// The control file: a few lines of text (PostgreSQL's is a binary struct with a CRC,
-/// written in one 512-byte sector so that it cannot be torn).
+/// The control file: a few lines of text. PostgreSQL's is a binary struct with a CRC; it
+/// writes 8192 bytes in one `write`, and the data itself fits in the first 512-byte sector,
+/// so it cannot be torn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControlFile {
     pub state: DbState,
@@ -215,7 +216,8 @@ pub fn checkpoint(
         }
     }
     files.sync_table()?;
-    // Pages that changed after the redo point may carry LSNs beyond it: flushed already.
+    // Make the WAL durable up to the redo point too (the pages written above flushed it
+    // only up to their own LSNs).
     pool.flush_wal(redo, files)?;
     let before = ControlFile::read(dir)?;
     ControlFile {

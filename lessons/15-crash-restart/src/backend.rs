@@ -152,8 +152,9 @@ pub fn checkpoint_at(crash: Option<Crash>, backend: usize, updates: usize) -> Op
 }
 
 /// The `CHECKPOINT` command: asks the checkpointer for a checkpoint and waits until it is
-/// done, that is, until pg_control counts one more (PostgreSQL's `RequestCheckpoint` with
-/// `CHECKPOINT_WAIT` sleeps on a condition variable; we look at the file every millisecond).
+/// done, that is, until pg_control counts one more. PostgreSQL's `RequestCheckpoint` with
+/// `CHECKPOINT_WAIT` sleeps on a condition variable; we have none in shared memory, so we
+/// look at the file every millisecond, which is short next to the checkpoint's `fsync`s.
 fn run_checkpoint(requests: &OwnedFd, dir: &Path) -> Result<()> {
     let before = ControlFile::read(dir)?.checkpoints;
     write(requests, &[CHECKPOINT]).map_err(Error::sys("write"))?;

@@ -212,8 +212,12 @@ pub fn shut_down(mut server: Server, lock: &mut LockFile) -> Result<()> {
     wait_for(&mut server, |role| {
         matches!(role, Role::WalWriter | Role::BgWriter)
     })?;
-    parent!("LOG:  shutting down");
-    ask(&server.checkpointer)?; // PostgreSQL 15 sends it SIGUSR2
+    // PostgreSQL 15 sends the checkpointer SIGUSR2; it logs "shutting down" (`ShutdownXLOG`).
+    parent!(
+        "shutdown request to the checkpointer: the shutdown checkpoint (PostgreSQL's \
+         checkpointer logs \"shutting down\")"
+    );
+    ask(&server.checkpointer)?;
     wait_for(&mut server, |role| role == Role::Checkpointer)?;
     parent!("LOG:  database system is shut down");
     Ok(())
