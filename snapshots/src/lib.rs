@@ -193,6 +193,22 @@ pub fn failure(command_line: &str, output: &Output, expected_status: i32) -> Str
     format!("$ {command_line}\n{stderr}[exit status {expected_status}]\n")
 }
 
+/// The names of the files in `dir`, sorted: what a run left behind in its data directory.
+pub fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read the directory")
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// `binary start DIR` where DIR's lock file `lock_file` names a live process (a `cat`
 /// waiting on its input, standing for another postmaster): the start must be refused (one
 /// line, status 1) and must leave the lock file and the directory as they were. Returns the

@@ -17,13 +17,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 fn assert_only_the_files_left(dir: &Path) {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
     assert_eq!(
-        names,
+        snapshots::file_names(dir),
         ["16384", "pg_control", "wal"],
         "{} should hold only the table, the WAL and the control file (no {LOCK_FILE})",
         dir.display()

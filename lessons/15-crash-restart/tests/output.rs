@@ -10,13 +10,8 @@ use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 use l07_postgres_hybrid::LOCK_FILE;
 
 fn assert_only_the_files_left(dir: &Path) {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
     assert_eq!(
-        names,
+        snapshots::file_names(dir),
         ["16384", "acks", "pg_control", "wal"],
         "{} should hold only the cluster's files (no {LOCK_FILE})",
         dir.display()
