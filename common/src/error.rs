@@ -96,6 +96,15 @@ pub fn positive(text: &str) -> Result<u64, String> {
     }
 }
 
+/// A clap value parser for a bounded count or size: a whole number from 1 to `MAX`.
+/// (`value_parser = common::up_to::<64>`)
+pub fn up_to<const MAX: u64>(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if (1..=MAX).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from 1 to {MAX}")),
+    }
+}
+
 /// `--help` and `--version` print in full and succeed; any other parse error is cut to its
 /// first line (clap's own words: what was wrong) plus a pointer to `--help`.
 fn usage_error(err: clap::Error) -> ExitCode {
@@ -146,6 +155,16 @@ mod tests {
                 .unwrap_err()
                 .starts_with("expected a whole number")
         );
+    }
+
+    #[test]
+    fn up_to_takes_whole_numbers_from_one_to_its_bound() {
+        assert_eq!(up_to::<64>("1"), Ok(1));
+        assert_eq!(up_to::<64>("64"), Ok(64));
+        let refused = Err("expected a whole number from 1 to 64".to_string());
+        for text in ["0", "65", "-1", "lots"] {
+            assert_eq!(up_to::<64>(text), refused, "{text}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod harness;
 mod pause;
 mod signals;
 
-pub use error::{Error, Result, main, positive};
+pub use error::{Error, Result, main, positive, up_to};
 pub use fork::{Child, Exit, fork_child, thread_count};
 pub use harness::run_tests;
 pub use pause::{Wake, pause, wait_for_input};

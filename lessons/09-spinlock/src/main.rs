@@ -27,12 +27,12 @@ use nix::unistd::Pid;
 struct Args {
     /// Processes in the largest race (the others are 1, and one per CPU).
     #[arg(long, value_name = "N", default_value_t = 4,
-          value_parser = clap::value_parser!(u64).range(1..=l08_races::MAX_WORKERS as u64))]
+          value_parser = common::up_to::<{ l08_races::MAX_WORKERS as u64 }>)]
     workers: u64,
 
     /// Increments each process makes, every one under the lock.
     #[arg(long, value_name = "N", default_value_t = 1000,
-          value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+          value_parser = common::up_to::<{ 1_000_000_000 }>)]
     iterations: u64,
 
     /// Measure for real: step 3's races 100 times longer, each run 3 times (the fastest

@@ -26,12 +26,14 @@ use nix::sys::signal::{Signal, kill};
 #[command(version)]
 struct Args {
     /// How many processes race for each lock in the last step.
-    #[arg(long, default_value_t = 4, value_parser = common::positive)]
+    #[arg(long, default_value_t = 4,
+          value_parser = common::up_to::<{ MAX_WORKERS as u64 }>)]
     workers: u64,
 
     /// Increments per process under each lock (the System V semaphore does at most
     /// 50: every contended operation of it sleeps in the kernel).
-    #[arg(long, default_value_t = 500, value_parser = common::positive)]
+    #[arg(long, default_value_t = 500,
+          value_parser = common::up_to::<{ MAX_ITERATIONS }>)]
     iterations: u64,
 }
 
@@ -47,29 +49,13 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
-    let (workers, iterations) = checked(&args)?;
+    let (workers, iterations) = (args.workers as usize, args.iterations);
     futex_mutex_states()?;
     private_futexes_stay_home()?;
     pthread_mutex()?;
     posix_semaphore()?;
     let sysv = system_v_semaphore()?;
     race_all(workers, iterations, &sysv)
-}
-
-fn checked(args: &Args) -> Result<(usize, u64)> {
-    if args.workers > MAX_WORKERS as u64 {
-        return Err(Error::Usage(format!(
-            "--workers {}: the race harness has room for {MAX_WORKERS} processes at most",
-            args.workers
-        )));
-    }
-    if args.iterations > MAX_ITERATIONS {
-        return Err(Error::Usage(format!(
-            "--iterations {} would take too long; use at most {MAX_ITERATIONS}",
-            args.iterations
-        )));
-    }
-    Ok((args.workers as usize, args.iterations))
 }
 
 // ANCHOR: states

@@ -34,11 +34,13 @@ struct Args {
 
     /// Transfers per writer in step 5, and lock-increment-unlock rounds per process in
     /// step 6.
-    #[arg(long, value_name = "N", default_value_t = 300, value_parser = common::positive)]
+    #[arg(long, value_name = "N", default_value_t = 300,
+          value_parser = common::up_to::<{ MAX_ITERATIONS }>)]
     iterations: u64,
 
     /// Processes racing for the lock in step 6.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = common::positive)]
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = common::up_to::<{ MAX_WORKERS as u64 }>)]
     workers: u64,
 }
 
@@ -79,18 +81,6 @@ fn checked(args: Args) -> Result<Checked> {
             args.readers,
             args.writers,
             args.readers + args.writers
-        )));
-    }
-    if args.workers > MAX_WORKERS as u64 {
-        return Err(Error::Usage(format!(
-            "--workers {}: the race harness has room for {MAX_WORKERS} processes at most",
-            args.workers
-        )));
-    }
-    if args.iterations > MAX_ITERATIONS {
-        return Err(Error::Usage(format!(
-            "--iterations {} would take too long; use at most {MAX_ITERATIONS}",
-            args.iterations
         )));
     }
     Ok(Checked {

@@ -26,7 +26,7 @@ use l13_shmem_index::{
 struct Args {
     /// Bytes in the shared region.
     #[arg(long, value_name = "BYTES", default_value_t = 65536,
-          value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+          value_parser = common::up_to::<{ 1 << 30 }>)]
     size: u64,
 
     /// Processes in the late-creation race.

@@ -97,11 +97,11 @@ enum Command {
 struct Options {
     /// How many backends to fork (each makes 100 updates).
     #[arg(long, value_name = "N", default_value_t = 4,
-          value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS))]
+          value_parser = common::up_to::<{ MAX_WORKERS }>)]
     workers: u64,
     /// How many 8192-byte buffers (pages of the table) the buffer pool holds.
     #[arg(long, value_name = "N", default_value_t = 16,
-          value_parser = clap::value_parser!(u64).range(1..=MAX_BUFFERS))]
+          value_parser = common::up_to::<{ MAX_BUFFERS }>)]
     buffers: u64,
 }
 

@@ -84,11 +84,11 @@ struct Options {
     /// How many backends to fork (each makes 50 updates in a round where one is to die, 10
     /// in the others; each update is a transaction of its own).
     #[arg(long, global = true, value_name = "N", default_value_t = 4,
-          value_parser = clap::value_parser!(u64).range(1..=MAX_WORKERS))]
+          value_parser = common::up_to::<{ MAX_WORKERS }>)]
     workers: u64,
     /// How many 8192-byte buffers (pages of the table) the buffer pool holds.
     #[arg(long, global = true, value_name = "N", default_value_t = 16,
-          value_parser = clap::value_parser!(u64).range(1..=MAX_BUFFERS))]
+          value_parser = common::up_to::<{ MAX_BUFFERS }>)]
     buffers: u64,
 }
 
