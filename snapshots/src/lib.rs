@@ -45,6 +45,10 @@
 //! | `redo starts at 0/1A0`, `redo lsn=0/1A0` | `redo starts at [LSN]`, `redo lsn=[LSN]` |
 //! | `9 BLK_NEEDS_REDO`, `20 BLK_DONE` | `[COUNT] BLK_NEEDS_REDO`, `[COUNT] BLK_DONE` |
 //! | `wrote 8 buffers`            | `wrote [COUNT] buffers` |
+//! | `cpu: AMD EPYC`              | `cpu: [CPU]`           |
+//! | `Linux 6.1.0-13-amd64, debug build` | `Linux [KERNEL], [BUILD] build` |
+//! | `CPUs 0 and 1 (two cores)`   | `CPUs [CPU] and [CPU] ([TOPOLOGY])` |
+//! | `   0.412 (0.398–0.455)` (a 24-wide cell) | `      [median (min–max)]` (same width) |
 
 use std::process::Output;
 
@@ -137,6 +141,19 @@ const FILTERS: &[(&str, &str)] = &[
     (r"(\bat |\blsn=)[0-9A-F]{1,8}/[0-9A-F]{1,8}\b", "${1}[LSN]"),
     (r"\b\d+ (BLK_NEEDS_REDO|BLK_DONE)\b", "[COUNT] $1"),
     (r"\bwrote \d+ buffers\b", "wrote [COUNT] buffers"),
+    // Lesson 16: the machine the figures were measured on, and every figure: a table cell
+    // `median (min–max)`, right-aligned in 24 columns, is replaced at that width (the match
+    // takes the cell's leading spaces: cells follow a `│` or another cell's `)`).
+    (r"(?m)^cpu: .*$", "cpu: [CPU]"),
+    (r"\bLinux \S+, (debug|release) build\b", "Linux [KERNEL], [BUILD] build"),
+    (
+        r"\bCPUs \d+ and \d+ \((two cores|hyperthreads of one core)\)",
+        "CPUs [CPU] and [CPU] ([TOPOLOGY])",
+    ),
+    (
+        r" *\b\d+(\.\d+)? \(\d+(\.\d+)?–\d+(\.\d+)?\)",
+        "      [median (min–max)]",
+    ),
 ];
 
 /// The stdout of a lesson run that must succeed quietly: exit status 0, nothing on stderr.
@@ -268,7 +285,10 @@ mod tests {
                     |   plain TAS      56.3 ns    12.2×     1.0×|\n\
                     12182 shared reads, up to 3 readers inside; the writers slept 62 times\n\
                     wrote 75 pages in 5 rounds; 5 flushes in 6 rounds; 48 pages written in all; owner uid 1000\n\
-                    redo starts at 0/1A0, done at 1/203C0048: 9 BLK_NEEDS_REDO, 20 BLK_DONE; wrote 8 buffers; redo lsn=0/9D0";
+                    redo starts at 0/1A0, done at 1/203C0048: 9 BLK_NEEDS_REDO, 20 BLK_DONE; wrote 8 buffers; redo lsn=0/9D0\n\
+                    cpu: AMD EPYC (virtual CPUs)\n\
+                    kernel: Linux 6.18.44-fc-v857, release build, on CPUs 0 and 1 (two cores)\n\
+                    spin   │     0.412 (0.398–0.455)        9.25 (9.14–9.46)    116012 (82181–214425)|";
         settings().bind(|| {
             insta::assert_snapshot!(text, @r#"
             [parent] parent pid [PARENT] forked child pid [CHILD]
@@ -284,6 +304,9 @@ mod tests {
             [COUNT] shared reads, up to [COUNT] readers inside; the writers slept [COUNT] times
             wrote [PAGES] pages in [ROUNDS] rounds; [FLUSHES] flushes in [ROUNDS] rounds; [PAGES] pages written in all; owner uid [UID]
             redo starts at [LSN], done at [LSN]: [COUNT] BLK_NEEDS_REDO, [COUNT] BLK_DONE; wrote [COUNT] buffers; redo lsn=[LSN]
+            cpu: [CPU]
+            kernel: Linux [KERNEL], [BUILD] build, on CPUs [CPU] and [CPU] ([TOPOLOGY])
+            spin   │      [median (min–max)]      [median (min–max)]      [median (min–max)]|
             "#);
         });
     }

@@ -1,0 +1,262 @@
+//! Figures: each the median of several runs, with the fastest and slowest beside it, in
+//! tables that print as text, as JSON for tools, and (chart.rs) as an SVG chart.
+//!
+//! Why a median of several runs after a warm-up: the first run pays for page faults, cold
+//! caches and CPUs waking from idle, and any run can be slowed by another program (or, on
+//! a virtual machine, by another machine) taking the CPU. The median ignores a few such
+//! runs; min and max show how much they moved. Why ratios: absolute figures move with the
+//! machine, its clock and its load; two figures from the same run moved together.
+
+use common::Result;
+
+/// One measured quantity over several runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figure {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+/// How many times to measure each figure.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub runs: usize,
+    /// Run once more first, and throw that run away.
+    pub warm_up: bool,
+}
+
+/// One cell's measurement: called once per round, it returns that run's value.
+pub type Measure<'a> = Box<dyn FnMut() -> Result<f64> + 'a>;
+
+impl Plan {
+    // ANCHOR: rounds
+    /// Measures every cell once per round (after a warm-up round, if the plan has one) and
+    /// returns each cell's figure. Rounds, rather than all runs of one cell and then all of
+    /// the next: whatever changes in the machine meanwhile (another program wakes up, the
+    /// hypervisor moves a virtual CPU to another core) then falls on every cell alike, and
+    /// the ratios between cells stay true.
+    pub fn rounds(&self, cells: &mut [Measure]) -> Result<Vec<Figure>> {
+        if self.warm_up {
+            for measure in cells.iter_mut() {
+                measure()?;
+            }
+        }
+        let mut values = vec![Vec::new(); cells.len()];
+        for _ in 0..self.runs.max(1) {
+            for (measure, values) in cells.iter_mut().zip(&mut values) {
+                values.push(measure()?);
+            }
+        }
+        Ok(values.iter().map(|values| Figure::of(values)).collect())
+    }
+    // ANCHOR_END: rounds
+}
+
+impl Figure {
+    /// The median, min and max of `values` (at least one).
+    pub fn of(values: &[f64]) -> Figure {
+        let mut values = values.to_vec();
+        values.sort_by(f64::total_cmp);
+        let middle = values.len() / 2;
+        let median = if values.len() % 2 == 1 {
+            values[middle]
+        } else {
+            (values[middle - 1] + values[middle]) / 2.0
+        };
+        Figure {
+            median,
+            min: values[0],
+            max: values[values.len() - 1],
+        }
+    }
+}
+
+/// Figures in rows and columns, with one unit for all of them.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub title: String,
+    pub unit: &'static str,
+    pub columns: Vec<String>,
+    pub rows: Vec<Row>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub name: String,
+    /// One per column; `None` where nothing was measured.
+    pub cells: Vec<Option<Figure>>,
+}
+
+impl Table {
+    pub fn new(title: &str, unit: &'static str, columns: Vec<String>) -> Table {
+        Table {
+            title: title.into(),
+            unit,
+            columns,
+            rows: Vec::new(),
+        }
+    }
+
+    /// A table of `rows` with nothing measured yet.
+    pub fn with_rows(mut self, rows: &[&str]) -> Table {
+        let empty = vec![None; self.columns.len()];
+        for name in rows {
+            self.rows.push(Row {
+                name: name.to_string(),
+                cells: empty.clone(),
+            });
+        }
+        self
+    }
+
+    /// The figure in row `name`, column `column`, if it was measured.
+    pub fn get(&self, name: &str, column: usize) -> Option<Figure> {
+        let row = self.rows.iter().find(|row| row.name == name)?;
+        row.cells.get(column).copied().flatten()
+    }
+
+    /// The table as the lesson prints it: a header naming the unit, then one line per row,
+    /// each cell `median (min–max)`.
+    pub fn text(&self) -> String {
+        let mut text = format!("{:<NAME$}│", self.unit);
+        for column in &self.columns {
+            text += &format!("{column:>CELL$}");
+        }
+        text += "\n";
+        for row in &self.rows {
+            text += &format!("{:<NAME$}│", row.name);
+            for cell in &row.cells {
+                let cell = cell.map_or("—".into(), |figure| {
+                    format!(
+                        "{} ({}–{})",
+                        number(figure.median),
+                        number(figure.min),
+                        number(figure.max)
+                    )
+                });
+                text += &format!("{cell:>CELL$}");
+            }
+            text += "\n";
+        }
+        text
+    }
+
+    /// The table as a JSON object.
+    pub fn json(&self) -> String {
+        let columns: Vec<String> = self.columns.iter().map(|c| quote(c)).collect();
+        let rows: Vec<String> = self
+            .rows
+            .iter()
+            .map(|row| {
+                let cells: Vec<String> = row
+                    .cells
+                    .iter()
+                    .map(|cell| match cell {
+                        Some(f) => format!(
+                            r#"{{"median": {}, "min": {}, "max": {}}}"#,
+                            f.median, f.min, f.max
+                        ),
+                        None => "null".into(),
+                    })
+                    .collect();
+                format!(
+                    r#"{{"name": {}, "cells": [{}]}}"#,
+                    quote(&row.name),
+                    cells.join(", ")
+                )
+            })
+            .collect();
+        format!(
+            "{{\"title\": {}, \"unit\": {}, \"columns\": [{}], \"rows\": [\n      {}\n    ]}}",
+            quote(&self.title),
+            quote(self.unit),
+            columns.join(", "),
+            rows.join(",\n      ")
+        )
+    }
+}
+
+/// Width of the row names, and of each cell.
+const NAME: usize = 24;
+const CELL: usize = 24;
+
+/// Three significant digits, without exponent: `0.412`, `41.2`, `412`, `41200`.
+pub fn number(value: f64) -> String {
+    if value == value.trunc() && value.abs() < 1e12 {
+        return format!("{value:.0}"); // a count
+    }
+    match value.abs() {
+        v if v >= 100.0 => format!("{value:.0}"),
+        v if v >= 10.0 => format!("{value:.1}"),
+        v if v >= 1.0 => format!("{value:.2}"),
+        _ => format!("{value:.3}"),
+    }
+}
+
+/// A JSON string. The lesson's own names only hold printable characters, but escape anyway.
+pub fn quote(text: &str) -> String {
+    let mut quoted = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => quoted += "\\\"",
+            '\\' => quoted += "\\\\",
+            c if (c as u32) < 0x20 => quoted += &format!("\\u{:04x}", c as u32),
+            c => quoted.push(c),
+        }
+    }
+    quoted + "\""
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_of_an_odd_and_an_even_number_of_runs() {
+        let figure = Figure::of(&[5.0, 1.0, 9.0, 3.0, 7.0]);
+        let (median, min, max) = (5.0, 1.0, 9.0);
+        assert_eq!(figure, Figure { median, min, max });
+        assert_eq!(Figure::of(&[4.0, 2.0]).median, 3.0);
+    }
+
+    #[test]
+    fn rounds_measure_every_cell_once_per_round_after_a_warm_up() {
+        let calls = std::cell::RefCell::new(Vec::new());
+        let cell = |name: char| -> Measure {
+            let calls = &calls;
+            Box::new(move || {
+                calls.borrow_mut().push(name);
+                Ok(calls.borrow().len() as f64) // warm-up values are 1 and 2: never seen
+            })
+        };
+        let plan = Plan {
+            runs: 3,
+            warm_up: true,
+        };
+        let figures = plan.rounds(&mut [cell('a'), cell('b')]).unwrap();
+        assert_eq!(calls.borrow().iter().collect::<String>(), "abababab");
+        assert_eq!(
+            (figures[0].min, figures[0].median, figures[0].max),
+            (3.0, 5.0, 7.0)
+        );
+        assert_eq!(
+            (figures[1].min, figures[1].median, figures[1].max),
+            (4.0, 6.0, 8.0)
+        );
+    }
+
+    #[test]
+    fn numbers_keep_three_significant_digits() {
+        assert_eq!(number(0.41234), "0.412");
+        assert_eq!(number(4.1234), "4.12");
+        assert_eq!(number(41.234), "41.2");
+        assert_eq!(number(41234.4), "41234");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(3.0), "3");
+    }
+
+    #[test]
+    fn quotes_are_escaped() {
+        assert_eq!(quote(r#"a "b" \c"#), r#""a \"b\" \\c""#);
+    }
+}

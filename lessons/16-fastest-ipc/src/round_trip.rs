@@ -1,0 +1,246 @@
+//! Round trips: one side says "ping", the other answers "pong", again and again.
+//!
+//! A round trip is the smallest exchange two processes can have, so its cost is the price
+//! of the channel itself. Through shared memory a ping is one store to a word both sides
+//! map, and the other side sees it when its CPU next reads that cache line: the hardware
+//! moves the line from one core's cache to the other's, and no system call is made. Through
+//! a pipe or a socket, each ping is a `write` and a `read`, and a side that waits sleeps in
+//! the kernel until the scheduler wakes it.
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use common::{Error, Exit, Result, fork_child};
+use l08_races::{Shared, now_ns, race};
+use l10_sleeping_locks::{FutexScope, futex_wait, futex_wake};
+use nix::sched::{CpuSet, sched_setaffinity};
+use nix::unistd::Pid;
+
+use crate::ring::wait_a_little;
+
+/// How the two sides talk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// A word in shared memory; the waiting side spins on it.
+    Spin,
+    /// A word in shared memory; the waiting side sleeps in `FUTEX_WAIT` on it and is woken
+    /// with `FUTEX_WAKE`.
+    Futex,
+    /// Two pipes, one each way, one byte per message.
+    Pipe,
+    /// A connected pair of Unix stream sockets (`socketpair`), one byte per message.
+    UnixSocket,
+}
+
+/// How long one measurement may go on: at most this many round trips, and roughly at most
+/// this long.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub trips: u64,
+    pub time: Duration,
+}
+
+/// What the pinging side measured, in shared memory so that the parent can read it.
+#[repr(C)]
+struct Timing {
+    trips: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl Timing {
+    fn record(&self, (trips, nanos): (u64, u64)) {
+        self.trips.store(trips, Ordering::Relaxed);
+        self.nanos.store(nanos, Ordering::Relaxed);
+    }
+
+    fn trips(&self) -> Result<Trips> {
+        match self.trips.load(Ordering::Relaxed) {
+            0 => Err(Error::Failed("the ping side made no round trip".into())),
+            trips => Ok(Trips {
+                trips,
+                nanos: self.nanos.load(Ordering::Relaxed),
+            }),
+        }
+    }
+}
+
+/// How many round trips a measurement made, and how long they took.
+#[derive(Debug, Clone, Copy)]
+pub struct Trips {
+    pub trips: u64,
+    pub nanos: u64,
+}
+
+impl Trips {
+    pub fn per_trip(&self) -> f64 {
+        self.nanos as f64 / self.trips as f64
+    }
+}
+
+// ANCHOR: processes
+/// Round trips between two processes over `channel`, each pinned to one of
+/// the CPUs this process may use (call it inside [`crate::machine::on_cpus`]: one CPU
+/// there puts both on it).
+pub fn between_processes(channel: Channel, budget: Budget) -> Result<Trips> {
+    let timing = Shared::<Timing>::new()?;
+    // SAFETY: zeroed atomics in a live mapping, used by every process only atomically.
+    let timing = unsafe { &*timing.as_ptr() };
+    match channel {
+        Channel::Spin | Channel::Futex => {
+            let word = Shared::<AtomicU32>::new()?;
+            // SAFETY: as above.
+            let word = unsafe { &*word.as_ptr() };
+            race(2, true, |side| match side {
+                0 => timing.record(ping_word(word, channel, budget)),
+                _ => pong_word(word, channel),
+            })?;
+        }
+        Channel::Pipe => {
+            // One pipe carries the pings (ping writes, pong reads), the other the pongs.
+            let (ping_reader, ping_writer) = std::io::pipe()?;
+            let (pong_reader, pong_writer) = std::io::pipe()?;
+            race(2, true, |side| match side {
+                0 => timing.record(ping_bytes(&mut &pong_reader, &mut &ping_writer, budget)),
+                _ => pong_bytes(&mut &ping_reader, &mut &pong_writer),
+            })?;
+        }
+        Channel::UnixSocket => {
+            let (ping_end, pong_end) = std::os::unix::net::UnixStream::pair()?;
+            race(2, true, |side| match side {
+                0 => timing.record(ping_bytes(&mut &ping_end, &mut &ping_end, budget)),
+                _ => pong_bytes(&mut &pong_end, &mut &pong_end),
+            })?;
+        }
+    }
+    timing.trips()
+}
+// ANCHOR_END: processes
+
+// ANCHOR: ping_word
+/// The value the pinging side stores to say "we are done".
+const STOP: u32 = u32::MAX;
+
+/// Pings by storing an odd number into `word`, and waits for the other side to store the
+/// next even one. Returns the round trips made and the nanoseconds they took.
+fn ping_word(word: &AtomicU32, channel: Channel, budget: Budget) -> (u64, u64) {
+    let (start, mut trips, mut pong) = (now_ns(), 0, 0);
+    let deadline = start + budget.time.as_nanos() as u64;
+    while trips < budget.trips && (trips % 64 != 0 || now_ns() < deadline) {
+        announce(word, pong + 1, channel);
+        pong = wait_for_change(word, pong + 1, channel);
+        trips += 1;
+    }
+    let took = now_ns() - start;
+    announce(word, STOP, channel);
+    (trips, took)
+}
+
+/// Answers every odd number with the next even one, until [`STOP`].
+fn pong_word(word: &AtomicU32, channel: Channel) {
+    let mut seen = 0;
+    loop {
+        match wait_for_change(word, seen, channel) {
+            STOP => return,
+            ping => {
+                announce(word, ping + 1, channel);
+                seen = ping + 1;
+            }
+        }
+    }
+}
+
+/// Release: whatever this side wrote before the store is visible to the side that sees it.
+/// A futex waiter must also be woken: it sleeps in the kernel, not on the cache line.
+fn announce(word: &AtomicU32, value: u32, channel: Channel) {
+    word.store(value, Ordering::Release);
+    if channel == Channel::Futex {
+        futex_wake(word, 1, FutexScope::Shared);
+    }
+}
+
+/// Waits until `word` no longer holds `seen` and returns what it holds now.
+fn wait_for_change(word: &AtomicU32, seen: u32, channel: Channel) -> u32 {
+    let mut waited = 0;
+    loop {
+        let now = word.load(Ordering::Acquire);
+        if now != seen {
+            return now;
+        }
+        match channel {
+            // FUTEX_WAIT returns at once if the word changed after our load: no lost wake-up.
+            Channel::Futex => futex_wait(word, seen, FutexScope::Shared),
+            _ => wait_a_little(&mut waited),
+        }
+    }
+}
+// ANCHOR_END: ping_word
+
+// ANCHOR: ping_bytes
+/// Pings by writing one byte (1) and waits for the one-byte answer; a 0 says "done".
+fn ping_bytes(input: &mut impl Read, output: &mut impl Write, budget: Budget) -> (u64, u64) {
+    let (start, mut trips, mut byte) = (now_ns(), 0, [0u8]);
+    let deadline = start + budget.time.as_nanos() as u64;
+    while trips < budget.trips && (trips % 64 != 0 || now_ns() < deadline) {
+        output.write_all(&[1]).expect("write a ping");
+        input.read_exact(&mut byte).expect("read a pong");
+        trips += 1;
+    }
+    let took = now_ns() - start;
+    output.write_all(&[0]).expect("write the stop");
+    (trips, took)
+}
+
+fn pong_bytes(input: &mut impl Read, output: &mut impl Write) {
+    let mut byte = [0u8];
+    loop {
+        input.read_exact(&mut byte).expect("read a ping");
+        if byte[0] == 0 {
+            return;
+        }
+        output.write_all(&[1]).expect("write a pong");
+    }
+}
+// ANCHOR_END: ping_bytes
+
+// ANCHOR: threads
+/// The reference: two threads of one process, pinned to `cpus[0]` and `cpus[1]`, spinning
+/// on a word in ordinary (private) memory. Measured in a forked child, so that this process
+/// never has a second thread and may go on forking safely.
+pub fn between_threads(cpus: [usize; 2], budget: Budget) -> Result<Trips> {
+    let timing = Shared::<Timing>::new()?;
+    // SAFETY: zeroed atomics in a live mapping, used by both processes only atomically.
+    let timing = unsafe { &*timing.as_ptr() };
+    let measurer = fork_child(|| {
+        let word = AtomicU32::new(0);
+        let measured = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                pin_this_thread_or_leave(cpus[1]);
+                pong_word(&word, Channel::Spin);
+            });
+            pin_this_thread_or_leave(cpus[0]);
+            ping_word(&word, Channel::Spin, budget)
+        });
+        timing.record(measured);
+        0
+    })?;
+    match measurer.wait()? {
+        Exit::Code(0) => timing.trips(),
+        Exit::Code(3) => Err(Error::Failed(
+            "a thread could not be pinned to its CPU".into(),
+        )),
+        other => Err(Error::Failed(format!("the thread round trip {other}"))),
+    }
+}
+
+/// `sched_setaffinity(0, ...)` pins the calling thread only. If that fails, the measuring
+/// child ends at once (status 3): the other thread would otherwise wait for ever.
+fn pin_this_thread_or_leave(cpu: usize) {
+    let mut set = CpuSet::new();
+    if set.set(cpu).is_err() || sched_setaffinity(Pid::from_raw(0), &set).is_err() {
+        // SAFETY: this runs only in the forked measuring child, which owns nothing the
+        // parent needs cleaned up; `_exit` ends it, both threads, at once.
+        unsafe { libc::_exit(3) };
+    }
+}
+// ANCHOR_END: threads

@@ -1,0 +1,105 @@
+//! Lesson 16's output, as the chapter shows it. (Not run by `cargo exercise`.)
+//!
+//! Only `--quick` runs here: small sizes, one run of each. Every figure is redacted by a
+//! named filter and nothing here asserts a time. What is asserted is what must hold on any
+//! machine: every byte through the ring, the pipe and the socket arrived (the lesson fails
+//! otherwise), every lock counted exactly (likewise), and two pinned processes without a
+//! lock lost updates.
+
+#![cfg(not(feature = "exercise"))]
+
+use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
+
+#[test]
+fn story() {
+    let dir = tempfile::tempdir().unwrap();
+    let chart = dir.path().join("chart.svg");
+    let output = cargo_bin_cmd!("l16-fastest-ipc")
+        .args(["--quick", "--svg"])
+        .arg(&chart)
+        .output()
+        .unwrap();
+    let stdout = snapshots::success(&output);
+
+    let lost = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("without a lock, 2 processes on 2 CPUs lost "))
+        .and_then(|rest| rest.split(' ').next()?.parse::<u64>().ok())
+        .expect("the story says how many updates two processes lost without a lock");
+    assert!(
+        lost > 0,
+        "two pinned processes without a lock lost nothing:\n{stdout}"
+    );
+
+    let svg = std::fs::read_to_string(&chart).expect("the chart was written");
+    assert!(
+        svg.starts_with("<svg ") && svg.ends_with("</svg>\n"),
+        "{svg}"
+    );
+    for name in [
+        "spin, shared memory",
+        "shared-memory ring",
+        "System V semaphore",
+    ] {
+        assert!(svg.contains(name), "the chart does not show {name}");
+    }
+
+    snapshots::settings().bind(|| insta::assert_snapshot!("l16-fastest-ipc", stdout));
+}
+
+/// `--json` prints one JSON document and nothing else, with every table, and in each cell a
+/// median between its min and max: what a tool reading it relies on.
+#[test]
+fn json_holds_every_table() {
+    let output = cargo_bin_cmd!("l16-fastest-ipc")
+        .args(["--quick", "--json"])
+        .output()
+        .unwrap();
+    let stdout = snapshots::success(&output);
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    assert!(json["machine"]["cpu"].is_string(), "{json}");
+    assert_eq!(json["runs"], 1);
+    let titles: Vec<&str> = json["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .map(|table| table["title"].as_str().expect("a title"))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "round trips",
+            "interrupts",
+            "throughput",
+            "lock costs",
+            "lost updates"
+        ]
+    );
+    for table in json["tables"].as_array().unwrap() {
+        for row in table["rows"].as_array().unwrap() {
+            for cell in row["cells"].as_array().unwrap() {
+                if cell.is_null() {
+                    continue; // not measured (a 1-CPU column has no threads row)
+                }
+                let figure = |key: &str| cell[key].as_f64().expect("a number");
+                let (min, median, max) = (figure("min"), figure("median"), figure("max"));
+                assert!(min <= median && median <= max, "{row}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_input() {
+    let stdout = snapshots::failures(
+        cargo_bin!("l16-fastest-ipc"),
+        &[
+            (&["--runs", "0"], 2),
+            (&["--runs", "101"], 2),
+            (&["--mib", "lots"], 2),
+            (&["--quick", "--runs", "3"], 2),
+            (&["--quick", "--svg", "/nonexistent/chart.svg"], 1),
+        ],
+    );
+    snapshots::settings().bind(|| insta::assert_snapshot!("l16-fastest-ipc-errors", stdout));
+}
