@@ -145,7 +145,10 @@ const FILTERS: &[(&str, &str)] = &[
     // `median (min–max)`, right-aligned in 24 columns, is replaced at that width (the match
     // takes the cell's leading spaces: cells follow a `│` or another cell's `)`).
     (r"(?m)^cpu: .*$", "cpu: [CPU]"),
-    (r"\bLinux \S+, (debug|release) build\b", "Linux [KERNEL], [BUILD] build"),
+    (
+        r"\bLinux \S+, (debug|release) build\b",
+        "Linux [KERNEL], [BUILD] build",
+    ),
     (
         r"\bCPUs \d+ and \d+ \((two cores|hyperthreads of one core)\)",
         "CPUs [CPU] and [CPU] ([TOPOLOGY])",

@@ -159,6 +159,7 @@ fn lines(out: &mut String, top: f64, table: &Table) -> f64 {
     for (c, column) in table.columns.iter().enumerate() {
         text(out, x_of(c), bottom + 16.0, 12, "middle", column);
     }
+    let mut labels: Vec<(f64, f64, &str)> = Vec::new();
     for (r, row) in table.rows.iter().enumerate() {
         let color = COLORS[r % COLORS.len()];
         let points: Vec<(f64, Figure)> = row
@@ -190,15 +191,16 @@ fn lines(out: &mut String, top: f64, table: &Table) -> f64 {
             );
         }
         if let Some((x, last)) = points.last() {
-            text(
-                out,
-                x + 8.0,
-                y_of(last.median) + 4.0,
-                11,
-                "start",
-                &row.name,
-            );
+            labels.push((y_of(last.median) + 4.0, x + 8.0, &row.name));
         }
+    }
+    // Each line's name at its right end, moved down where lines end close together.
+    labels.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut previous = f64::MIN;
+    for (y, x, name) in labels {
+        let y = y.max(previous + 13.0);
+        text(out, x, y, 11, "start", name);
+        previous = y;
     }
     bottom + 30.0
 }
@@ -210,6 +212,8 @@ struct Scale {
     low: f64,
     high: f64,
     length: f64,
+    /// Between grid lines on a linear scale.
+    step: f64,
 }
 
 impl Scale {
@@ -226,18 +230,30 @@ impl Scale {
                 .max(1e-6);
             let low = 10f64.powf(min.log10().floor());
             let high = 10f64.powf(max.log10().ceil()).max(low * 10.0);
+            let step = 0.0;
             Scale {
                 log,
                 low,
                 high,
                 length,
+                step,
             }
         } else {
+            // A round step (1, 2 or 5 times a power of ten) giving about five grid lines.
+            let rough = max / 5.0;
+            let power = 10f64.powf(rough.log10().floor());
+            let step = [1.0, 2.0, 5.0, 10.0]
+                .into_iter()
+                .map(|m| m * power)
+                .find(|&s| s >= rough);
+            let step = step.unwrap_or(power * 10.0);
+            let high = (max / step).ceil() * step;
             Scale {
                 log,
                 low: 0.0,
-                high: max * 1.1,
+                high,
                 length,
+                step,
             }
         }
     }
@@ -261,7 +277,8 @@ impl Scale {
             }
             ticks
         } else {
-            (0..=5).map(|i| self.high / 5.0 * i as f64).collect()
+            let steps = (self.high / self.step).round() as usize;
+            (0..=steps).map(|i| self.step * i as f64).collect()
         }
     }
 
