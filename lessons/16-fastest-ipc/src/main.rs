@@ -38,9 +38,9 @@ struct Args {
           value_parser = common::up_to::<100>)]
     runs: u64,
 
-    /// MiB each throughput run moves.
-    #[arg(long, value_name = "MiB", default_value_t = 256,
-          value_parser = common::up_to::<65536>)]
+    /// MiB each throughput run moves (at least 64, so that the copy through DRAM does not
+    /// fit in a cache).
+    #[arg(long, value_name = "MiB", default_value_t = 256, value_parser = mib)]
     mib: u64,
 
     /// Print the figures as JSON, for tools, instead of the story.
@@ -93,7 +93,7 @@ impl Sizes {
                     increments: 5_000,
                     time: Duration::from_millis(20),
                 },
-                unlocked: 20_000,
+                unlocked: 1_000_000,
             };
         }
         Sizes {
@@ -115,13 +115,21 @@ impl Sizes {
                 increments: 1_000_000,
                 time: Duration::from_millis(50),
             },
-            unlocked: 100_000,
+            unlocked: 1_000_000,
         }
     }
 }
 
 fn main() -> std::process::ExitCode {
     common::main(run)
+}
+
+/// `--mib`: 64 to 65536.
+fn mib(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if (64..=65536).contains(&n) => Ok(n),
+        _ => Err("expected a whole number from 64 to 65536".into()),
+    }
 }
 
 fn run(args: Args) -> Result<()> {
@@ -373,7 +381,7 @@ fn throughput(machine: &Machine, sizes: &Sizes, story: &Story) -> Result<Table> 
         amount.chunk / KIB
     ));
     story.say(&format!(
-        "cache), then round two {} MiB buffers (through DRAM): the ceilings",
+        "cache), then going round two {} MiB buffers (through DRAM): the ceilings",
         sizes.dram_buffer / MIB
     ));
     Ok(table)

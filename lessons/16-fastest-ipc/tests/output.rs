@@ -8,12 +8,21 @@
 
 #![cfg(not(feature = "exercise"))]
 
+use std::sync::Mutex;
+
 use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
+
+/// The measuring runs take turns: each pins its processes to the same two CPUs, and two at
+/// once would disturb each other's races (libtest runs tests on parallel threads).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
 fn story() {
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("chart.svg");
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let output = cargo_bin_cmd!("l16-fastest-ipc")
         .args(["--quick", "--svg"])
         .arg(&chart)
@@ -51,6 +60,9 @@ fn story() {
 /// median between its min and max: what a tool reading it relies on.
 #[test]
 fn json_holds_every_table() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let output = cargo_bin_cmd!("l16-fastest-ipc")
         .args(["--quick", "--json"])
         .output()

@@ -1,0 +1,52 @@
+//! Nothing left behind when lesson 16 is interrupted: the System V semaphore set it races
+//! lives in the kernel, so a Ctrl-C (or a `kill`) during that race must remove it.
+//! These tests fork, so they run in this file's own single-threaded `main`.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use common::{Exit, fork_child};
+use l08_races::Shared;
+use l10_sleeping_locks::{SysVSemaphore, stat};
+use l16_fastest_ipc::locks::RemoveOnSignal;
+use nix::sys::signal::{Signal, raise};
+
+fn main() -> std::process::ExitCode {
+    common::run_tests!(
+        an_interrupted_race_leaves_no_semaphore_set,
+        a_terminated_race_leaves_no_semaphore_set,
+    )
+}
+
+fn an_interrupted_race_leaves_no_semaphore_set() {
+    killed_while_armed(Signal::SIGINT);
+}
+
+fn a_terminated_race_leaves_no_semaphore_set() {
+    killed_while_armed(Signal::SIGTERM);
+}
+
+/// A child makes a set, arms the guard and is hit by `signal`; the set must be gone.
+fn killed_while_armed(signal: Signal) {
+    let semid = Shared::<AtomicI32>::new().unwrap();
+    // SAFETY: a zeroed AtomicI32 in a live mapping, used by both processes only atomically.
+    let semid: &AtomicI32 = unsafe { &*semid.as_ptr() };
+    let child = fork_child(|| {
+        let set = SysVSemaphore::create().unwrap();
+        let _guard = RemoveOnSignal::arm(set.id()).unwrap();
+        semid.store(set.id(), Ordering::Release);
+        raise(signal).unwrap();
+        0 // not reached: the handler exits
+    })
+    .unwrap();
+    let exit = child.wait().unwrap();
+    let id = semid.load(Ordering::Acquire);
+    let left = stat(id).is_ok();
+    if left {
+        let _ = l10_sleeping_locks::remove(id); // do not leak it from the test either
+    }
+    assert!(
+        !left,
+        "semaphore set {id} outlived a {signal} during its race"
+    );
+    assert_eq!(exit, Exit::Code(128 + signal as i32), "the child {exit}");
+}
