@@ -405,7 +405,8 @@ fn lock_costs(machine: &Machine, sizes: &Sizes, story: &Story) -> Result<[Table;
     let names: Vec<&str> = locks.clone().map(Lock::name).collect();
     let mut costs = Table::new("lock costs", "ns per increment", columns.clone()).with_rows(&names);
     let lost_name = format!("of {} per process", sizes.unlocked);
-    let mut lost = Table::new("lost updates", "updates lost", columns).with_rows(&[&lost_name]);
+    let mut lost =
+        Table::new("lost updates", "% of updates lost", columns).with_rows(&[&lost_name]);
     let unlocked = Limit {
         increments: sizes.unlocked,
         time: Duration::from_secs(3600),
@@ -424,7 +425,8 @@ fn lock_costs(machine: &Machine, sizes: &Sizes, story: &Story) -> Result<[Table;
             cells.add(row, column, move || {
                 let counted = on_cpus(cpus, || locks::increments(lock, workers, limit))?;
                 if lock == Lock::None {
-                    lost_in_runs.borrow_mut().push(counted.lost() as f64);
+                    let share = counted.lost() as f64 / counted.made as f64 * 100.0;
+                    lost_in_runs.borrow_mut().push(share);
                 }
                 Ok(counted.per_increment())
             });
@@ -438,10 +440,10 @@ fn lock_costs(machine: &Machine, sizes: &Sizes, story: &Story) -> Result<[Table;
     story.say("every lock was exact in every run: the counter equalled the processes' own counts");
     story.table(&lost);
     if let (Some(_), Some(lost_by_two)) = (machine.pair(), lost.get(&lost_name, 1)) {
+        let made = 2 * sizes.unlocked;
         story.say(&format!(
-            "without a lock, 2 processes on 2 CPUs lost {} of {} updates",
-            lost_by_two.median.round(),
-            2 * sizes.unlocked
+            "without a lock, 2 processes on 2 CPUs lost {} of {made} updates",
+            (lost_by_two.median / 100.0 * made as f64).round()
         ));
     }
     Ok([costs, lost])
