@@ -180,12 +180,10 @@ impl Table {
 const NAME: usize = 24;
 const CELL: usize = 24;
 
-/// Three significant digits, without exponent: `0.412`, `41.2`, `412`, `41200`.
+/// Three significant digits, without exponent: `0.412`, `41.2`, `412`, `41200`; 0 as `0`.
 pub fn number(value: f64) -> String {
-    if value == value.trunc() && value.abs() < 1e12 {
-        return format!("{value:.0}"); // a count
-    }
     match value.abs() {
+        0.0 => "0".into(),
         v if v >= 100.0 => format!("{value:.0}"),
         v if v >= 10.0 => format!("{value:.1}"),
         v if v >= 1.0 => format!("{value:.2}"),
@@ -252,7 +250,7 @@ mod tests {
         assert_eq!(number(41.234), "41.2");
         assert_eq!(number(41234.4), "41234");
         assert_eq!(number(0.0), "0");
-        assert_eq!(number(3.0), "3");
+        assert_eq!(number(2.0), "2.00");
     }
 
     #[test]

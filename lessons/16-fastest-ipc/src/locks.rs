@@ -136,12 +136,14 @@ pub fn increments(lock: Lock, workers: usize, limit: Limit) -> Result<Counted> {
 }
 
 fn count(lock: &impl ProcessLock, workers: usize, limit: Limit) -> Result<Counted> {
-    let counter = Shared::<u64>::new()?;
-    let counter = counter.as_ptr();
-    let made = Shared::<[AtomicU64; MAX_WORKERS]>::new()?;
+    let (counter, made) = (
+        Shared::<AtomicU64>::new()?,
+        Shared::<[AtomicU64; MAX_WORKERS]>::new()?,
+    );
     let running = Shared::<AtomicU64>::new()?;
     // SAFETY: zeroed atomics in live mappings, used by every process only atomically.
-    let (made, running) = unsafe { (&*made.as_ptr(), &*running.as_ptr()) };
+    let (counter, made, running) =
+        unsafe { (&*counter.as_ptr(), &*made.as_ptr(), &*running.as_ptr()) };
     let a_cpu_each = workers <= usable_cpus()?.len();
     let finish = race(workers, true, |index| {
         // A second start line, for when other programs compete for the CPUs: race releases
@@ -162,9 +164,11 @@ fn count(lock: &impl ProcessLock, workers: usize, limit: Limit) -> Result<Counte
         // uncontended increment.
         while mine < limit.increments && (mine % 64 != 0 || now_ns() < deadline) {
             lock.lock();
-            // SAFETY: a live, aligned u64 in shared memory; the lock (if any) keeps the
-            // other processes out between this load and this store.
-            unsafe { counter.write_volatile(counter.read_volatile() + 1) };
+            // A load and a store, not one atomic add: the lock must keep the others out
+            // between the two (without one, increments get lost). Atomic all the same, so
+            // that even the race without a lock is well defined; Relaxed, because the lock's
+            // Acquire and Release order them.
+            counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             lock.unlock();
             mine += 1;
         }
@@ -172,8 +176,8 @@ fn count(lock: &impl ProcessLock, workers: usize, limit: Limit) -> Result<Counte
     })?;
     Ok(Counted {
         made: made.iter().map(|slot| slot.load(Ordering::Acquire)).sum(),
-        // SAFETY: every worker has exited (race waited for them); nobody writes any more.
-        counter: unsafe { counter.read_volatile() },
+        counter: counter.load(Ordering::Relaxed), // every worker has exited
+
         nanos: finish.elapsed.as_nanos() as f64,
     })
 }
@@ -183,8 +187,10 @@ fn count(lock: &impl ProcessLock, workers: usize, limit: Limit) -> Result<Counte
 /// While armed, SIGINT, SIGTERM and SIGHUP remove the System V semaphore set being raced
 /// before the process dies. Memory, pipes and child processes go away with the processes
 /// (Ctrl-C reaches every process of the terminal's job), but a semaphore set lives in the
-/// kernel until someone removes it, and this lesson races one for seconds. Forked workers
-/// inherit the handler; whichever process runs it first removes the set.
+/// kernel until someone removes it, and this lesson races one again and again, for over a
+/// second in all. Forked workers
+/// inherit the handler; whichever process runs it first removes the set. (A signal in the
+/// moment between creating the set and arming this still leaves it: a few microseconds.)
 pub struct RemoveOnSignal {
     previous: Vec<(Signal, SigAction)>,
 }
@@ -214,13 +220,16 @@ impl RemoveOnSignal {
             SaFlags::empty(),
             SigSet::all(),
         );
-        let mut previous = Vec::new();
+        // Built up one signal at a time: if one fails, dropping it puts back the others.
+        let mut armed = RemoveOnSignal {
+            previous: Vec::new(),
+        };
         for signal in STOPPING {
             // SAFETY: the handler makes only async-signal-safe calls (semctl, _exit).
             let old = unsafe { sigaction(signal, &action) }.map_err(Error::sys("sigaction"))?;
-            previous.push((signal, old));
+            armed.previous.push((signal, old));
         }
-        Ok(RemoveOnSignal { previous })
+        Ok(armed)
     }
 }
 

@@ -111,14 +111,19 @@ fn produce(amount: Amount, pattern: &[u8], mut send: impl FnMut(&[u8])) {
     }
 }
 
-/// Receives every chunk and checks every byte of it; stops at the first damaged one.
+/// Receives every chunk and checks every byte of it. After a damaged chunk it notes which,
+/// and goes on receiving without checking: stopping would leave the producer waiting for
+/// room for ever.
 fn consume(amount: Amount, pattern: &[u8], report: &Received, mut receive: impl FnMut(&mut [u8])) {
     let mut chunk = vec![0u8; amount.chunk];
     for sequence in 0..amount.chunks {
         receive(&mut chunk);
+        if report.bad_chunk.load(Ordering::Relaxed) != 0 {
+            continue;
+        }
         if chunk[..8] != sequence.to_le_bytes() || chunk[8..] != pattern[8..] {
             report.bad_chunk.store(sequence + 1, Ordering::Release);
-            return;
+            continue;
         }
         report
             .verified

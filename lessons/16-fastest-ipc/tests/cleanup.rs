@@ -30,6 +30,7 @@ fn killed_while_armed(signal: Signal) {
     let semid = Shared::<AtomicI32>::new().unwrap();
     // SAFETY: a zeroed AtomicI32 in a live mapping, used by both processes only atomically.
     let semid: &AtomicI32 = unsafe { &*semid.as_ptr() };
+    semid.store(-1, Ordering::Relaxed); // no set yet (0 is a valid id)
     let child = fork_child(|| {
         let set = SysVSemaphore::create().unwrap();
         let _guard = RemoveOnSignal::arm(set.id()).unwrap();
@@ -40,6 +41,10 @@ fn killed_while_armed(signal: Signal) {
     .unwrap();
     let exit = child.wait().unwrap();
     let id = semid.load(Ordering::Acquire);
+    assert!(
+        id >= 0,
+        "the child failed before it was interrupted: it {exit}"
+    );
     let left = stat(id).is_ok();
     if left {
         let _ = l10_sleeping_locks::remove(id); // do not leak it from the test either

@@ -18,6 +18,10 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
 fn story() {
+    if l08_races::usable_cpus().unwrap().len() < 2 {
+        eprintln!("skipped: the story races two processes on two CPUs, and this has one");
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let chart = dir.path().join("chart.svg");
     let _turn = ONE_AT_A_TIME
@@ -56,8 +60,9 @@ fn story() {
     snapshots::settings().bind(|| insta::assert_snapshot!("l16-fastest-ipc", stdout));
 }
 
-/// `--json` prints one JSON document and nothing else, with every table, and in each cell a
-/// median between its min and max: what a tool reading it relies on.
+/// `--json` prints one JSON document and nothing else, with every table, a cell for every
+/// column in each row, and a positive number in every cell that was measured (the 1-process
+/// loss and the interrupts may be 0): what a tool reading it relies on.
 #[test]
 fn json_holds_every_table() {
     let _turn = ONE_AT_A_TIME
@@ -88,14 +93,17 @@ fn json_holds_every_table() {
         ]
     );
     for table in json["tables"].as_array().unwrap() {
+        let columns = table["columns"].as_array().expect("columns").len();
+        let may_be_zero =
+            ["interrupts", "lost updates"].contains(&table["title"].as_str().unwrap());
         for row in table["rows"].as_array().unwrap() {
-            for cell in row["cells"].as_array().unwrap() {
-                if cell.is_null() {
-                    continue; // not measured (a 1-CPU column has no threads row)
+            let cells = row["cells"].as_array().expect("cells");
+            assert_eq!(cells.len(), columns, "{row}");
+            for cell in cells.iter().filter(|cell| !cell.is_null()) {
+                for key in ["median", "min", "max"] {
+                    let value = cell[key].as_f64().expect("a number");
+                    assert!(value > 0.0 || may_be_zero && value == 0.0, "{row}");
                 }
-                let figure = |key: &str| cell[key].as_f64().expect("a number");
-                let (min, median, max) = (figure("min"), figure("median"), figure("max"));
-                assert!(min <= median && median <= max, "{row}");
             }
         }
     }
