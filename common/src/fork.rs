@@ -104,7 +104,8 @@ pub fn thread_count() -> Result<usize> {
 }
 
 /// Forks; the child runs `body` and exits with the status it returns (101 if it panics).
-/// The parent gets the [`Child`] back at once; nothing is waited for.
+/// The parent gets the [`Child`] back at once; nothing is waited for. If the parent dies
+/// first, the child leaves too (see [`parent_death`](crate::parent_death)).
 ///
 /// Refuses (with an error, in the parent) to fork a process that has more than one thread.
 pub fn fork_child(body: impl FnOnce() -> i32) -> Result<Child> {
@@ -117,6 +118,7 @@ pub fn fork_child(body: impl FnOnce() -> i32) -> Result<Child> {
     }
     std::io::stdout().flush()?;
     std::io::stderr().flush()?;
+    let parent = nix::unistd::getpid();
 
     // SAFETY: the process is single-threaded (checked just above), so the child's copy of
     // every lock is in a consistent state and it may run ordinary Rust code.
@@ -126,6 +128,7 @@ pub fn fork_child(body: impl FnOnce() -> i32) -> Result<Child> {
             reaped: false,
         }),
         ForkResult::Child => {
+            crate::parent_death::watch(parent);
             let status = panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(101);
             let _ = std::io::stdout().flush();
             let _ = std::io::stderr().flush();

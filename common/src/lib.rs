@@ -10,12 +10,16 @@
 //! - [`run_tests`] runs the tests of a `harness = false` test target, for tests that fork.
 //! - [`pause`] waits for Enter so the reader can look from another terminal; Ctrl-C there
 //!   is an error that cleans up, not a death that leaks.
+//! - [`on_signal::Remove`]: what the kernel would keep after a SIGINT, SIGTERM or SIGHUP
+//!   (a System V segment or semaphore set, a file) is removed by the signal's handler.
 //! - [`Signals`]: signals blocked and read from a signalfd, the way a postmaster sleeps
 //!   until a child ends or it is told to stop.
 
 mod error;
 mod fork;
 mod harness;
+pub mod on_signal;
+pub mod parent_death;
 mod pause;
 mod signals;
 

@@ -4,9 +4,12 @@
 use std::io::Write;
 use std::process::{Command, ExitCode};
 
+use common::on_signal::Remove;
+use common::parent_death::{ORPHAN_EXIT_STATUS, PARENT_DEATH_SIGNAL};
 use common::{Exit, fork_child};
 use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 fn main() -> ExitCode {
@@ -25,6 +28,11 @@ fn main() -> ExitCode {
         child_killed_by_signal_is_reported,
         dropping_an_unwaited_child_kills_and_reaps_it,
         partial_line_is_printed_once,
+        an_orphan_leaves_when_its_parent_dies,
+        a_stopped_orphan_leaves_only_once_continued,
+        an_orphan_at_safe_points_finishes_its_step,
+        sigterm_removes_a_registered_segment,
+        a_forked_child_never_removes_its_parents_objects,
         // Last: it makes this process multi-threaded for a moment.
         fork_is_refused_with_two_threads,
     )
@@ -93,4 +101,169 @@ fn fork_is_refused_with_two_threads() {
     stop.send(()).unwrap();
     thread.join().unwrap().unwrap();
     std::io::stdout().flush().unwrap();
+}
+
+/// Forks a child that forks `grandchild` (which exits only at safe points if asked) and exits at once (after `before_exit`, given the
+/// grandchild's pid), leaving the grandchild an orphan. This process is a child subreaper,
+/// so the orphan becomes its child: its pid is returned, to be waited for.
+fn orphan(grandchild: fn() -> i32, at_safe_points: bool, before_exit: fn(Pid)) -> Pid {
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    let child = fork_child(|| {
+        let (running, started) = nix::unistd::pipe().unwrap();
+        let orphan = fork_child(|| {
+            // fork_child has made it watch its parent by now.
+            if at_safe_points {
+                common::parent_death::exit_at_safe_points();
+            }
+            nix::unistd::write(&started, b"!").unwrap();
+            grandchild()
+        })
+        .unwrap();
+        assert_eq!(nix::unistd::read(&running, &mut [0u8]).unwrap(), 1);
+        before_exit(orphan.pid());
+        nix::unistd::write(&write_end, &orphan.pid().as_raw().to_ne_bytes()).unwrap();
+        std::mem::forget(orphan); // its Drop would kill it: it must outlive us
+        0
+    })
+    .unwrap();
+    drop(write_end);
+    assert_eq!(child.wait().unwrap(), Exit::Code(0));
+    let mut pid = [0u8; 4];
+    assert_eq!(nix::unistd::read(&read_end, &mut pid).unwrap(), 4);
+    Pid::from_raw(i32::from_ne_bytes(pid))
+}
+
+/// Waits for `pid` (a child of ours) to end, for at most `limit`; kills it after that.
+fn ends_within(pid: Pid, limit: std::time::Duration) -> Option<WaitStatus> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)).unwrap() {
+            WaitStatus::StillAlive => std::thread::sleep(std::time::Duration::from_millis(1)),
+            status => return Some(status),
+        }
+    }
+    let _ = signal::kill(pid, Signal::SIGKILL);
+    let _ = waitpid(pid, None);
+    None
+}
+
+fn wait_forever() -> i32 {
+    loop {
+        nix::unistd::pause();
+    }
+}
+
+fn an_orphan_leaves_when_its_parent_dies() {
+    let pid = orphan(wait_forever, false, |_| {});
+    assert_eq!(
+        ends_within(pid, std::time::Duration::from_secs(5)),
+        Some(WaitStatus::Exited(pid, ORPHAN_EXIT_STATUS)),
+        "a child kept waiting after its parent died"
+    );
+}
+
+fn a_stopped_orphan_leaves_only_once_continued() {
+    let pid = orphan(wait_forever, false, |orphan| {
+        signal::kill(orphan, Signal::SIGSTOP).unwrap();
+        let stopped = waitpid(orphan, Some(WaitPidFlag::WUNTRACED)).unwrap();
+        assert_eq!(stopped, WaitStatus::Stopped(orphan, Signal::SIGSTOP));
+    });
+    // The parent is reaped, so its death signal was sent: it waits, pending, while the
+    // orphan is stopped (the way lesson 07's frozen children keep holding the segment).
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    let stopped = status.contains("State:\tT (stopped)");
+    let pending = field("SigPnd:") | field("ShdPnd:");
+    signal::kill(pid, Signal::SIGCONT).unwrap();
+    let ended = ends_within(pid, std::time::Duration::from_secs(5));
+    assert!(
+        stopped,
+        "the stopped orphan did not stay stopped:\n{status}"
+    );
+    let bit = 1 << (PARENT_DEATH_SIGNAL as i32 - 1);
+    assert_ne!(pending & bit, 0, "no death signal pending:\n{status}");
+    assert_eq!(ended, Some(WaitStatus::Exited(pid, ORPHAN_EXIT_STATUS)));
+}
+
+fn an_orphan_at_safe_points_finishes_its_step() {
+    let pid = orphan(
+        || {
+            while !common::parent_death::parent_gone() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            42 // reached its safe point, and left from there
+        },
+        true,
+        |_| {},
+    );
+    assert_eq!(
+        ends_within(pid, std::time::Duration::from_secs(5)),
+        Some(WaitStatus::Exited(pid, 42))
+    );
+}
+
+/// A new private System V segment of one page; its id.
+fn new_segment() -> i32 {
+    // SAFETY: shmget takes plain integers.
+    let shmid = unsafe { libc::shmget(libc::IPC_PRIVATE, 4096, libc::IPC_CREAT | 0o600) };
+    assert!(shmid >= 0, "shmget: {}", Errno::last());
+    shmid
+}
+
+/// Whether the segment still exists (`IPC_STAT` works on it).
+fn segment_exists(shmid: i32) -> bool {
+    // SAFETY: shmid_ds is plain data; IPC_STAT writes one through the pointer.
+    let mut stat: libc::shmid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::shmctl(shmid, libc::IPC_STAT, &mut stat) == 0 }
+}
+
+fn sigterm_removes_a_registered_segment() {
+    let shmid = new_segment();
+    let child = fork_child(|| {
+        let _registered = Remove::segment(shmid).unwrap();
+        signal::raise(Signal::SIGTERM).unwrap();
+        0
+    })
+    .unwrap();
+    let exit = child.wait().unwrap();
+    let removed = !segment_exists(shmid);
+    if !removed {
+        // SAFETY: IPC_RMID reads no argument.
+        unsafe { libc::shmctl(shmid, libc::IPC_RMID, std::ptr::null_mut()) };
+    }
+    assert_eq!(
+        exit,
+        Exit::Signal(Signal::SIGTERM),
+        "it dies of the signal all the same"
+    );
+    assert!(removed, "SIGTERM left the registered segment behind");
+}
+
+fn a_forked_child_never_removes_its_parents_objects() {
+    let shmid = new_segment();
+    let child = fork_child(|| {
+        let registered = Remove::segment(shmid).unwrap();
+        let grandchild = fork_child(|| {
+            signal::raise(Signal::SIGTERM).unwrap();
+            0
+        })
+        .unwrap();
+        assert_eq!(grandchild.wait().unwrap(), Exit::Signal(Signal::SIGTERM));
+        drop(registered);
+        i32::from(!segment_exists(shmid))
+    })
+    .unwrap();
+    let exit = child.wait().unwrap();
+    // SAFETY: IPC_RMID reads no argument.
+    unsafe { libc::shmctl(shmid, libc::IPC_RMID, std::ptr::null_mut()) };
+    assert_eq!(
+        exit,
+        Exit::Code(0),
+        "a child's SIGTERM removed its parent's segment"
+    );
 }

@@ -19,7 +19,8 @@
 
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use common::{Error, Result};
@@ -279,23 +280,48 @@ pub struct LockFile {
 }
 
 impl LockFile {
-    /// `open(DIR/postmaster.pid, O_CREAT | O_EXCL, 0600)`: the file is ours, or somebody
-    /// else's and this fails with EEXIST. Writes lines 1–6 and flushes them to disk.
+    /// Makes `DIR/postmaster.pid` with lines 1–6 in it, or fails with EEXIST if somebody's
+    /// lock file is there. PostgreSQL opens it with `O_CREAT | O_EXCL` and then writes, so a
+    /// crash in between leaves an empty file that every later start refuses ("lock file is
+    /// empty": delete it by hand). We write the text, flushed to disk, into a file without a
+    /// name first (`O_TMPFILE`), then give it its name with `linkat`, which fails with EEXIST
+    /// just as `O_EXCL` does: the lock file appears complete or not at all, and a crash
+    /// before the link leaves nothing. (A file system without `O_TMPFILE` gets PostgreSQL's
+    /// way.)
     pub fn create(dir: &Path, contents: PidFile) -> std::io::Result<LockFile> {
         let path = dir.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
+        let text = contents.render();
+        let unnamed = OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .custom_flags(libc::O_TMPFILE)
             .mode(0o600)
-            .open(&path)?;
-        let lock = LockFile {
+            .open(dir);
+        match unnamed {
+            Ok(mut file) => {
+                file.write_all(text.as_bytes())?;
+                file.sync_all()?;
+                let fd_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+                // (linkat follows the /proc link to the open file, as link(2) cannot.)
+                let here = nix::fcntl::AT_FDCWD;
+                let follow = nix::fcntl::AtFlags::AT_SYMLINK_FOLLOW;
+                nix::unistd::linkat(here, fd_path.as_str(), here, &path, follow)?;
+            }
+            Err(err) if matches!(err.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)?;
+                file.write_all(text.as_bytes())?;
+                file.sync_all()?;
+            }
+            Err(err) => return Err(err),
+        }
+        Ok(LockFile {
             path,
             contents,
             creator: getpid(),
-        };
-        file.write_all(lock.contents.render().as_bytes())?;
-        file.sync_all()?;
-        Ok(lock)
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -306,14 +332,18 @@ impl LockFile {
         &self.contents
     }
 
-    /// Like `AddToDataDirLockFile`: changes some lines and rewrites the file in place.
+    /// Like `AddToDataDirLockFile`: changes some lines and rewrites the file in place, with
+    /// one write at offset 0 and no truncation, so that a crash at any moment leaves the old
+    /// text or the new, never an empty file. Lines are only added or replaced by lines of
+    /// the same length (the status words are padded to 8 bytes, as PostgreSQL's are), so the
+    /// new text is never shorter than the old and nothing of the old is left after it.
     pub fn update(&mut self, change: impl FnOnce(&mut PidFile)) -> Result<()> {
+        let old = self.contents.render().len();
         change(&mut self.contents);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(&self.path)?;
-        file.write_all(self.contents.render().as_bytes())?;
+        let text = self.contents.render();
+        assert!(text.len() >= old, "a lock file line was shortened");
+        let file = OpenOptions::new().write(true).open(&self.path)?;
+        file.write_all_at(text.as_bytes(), 0)?;
         file.sync_all()?;
         Ok(())
     }

@@ -1,0 +1,70 @@
+//! Noticing that the parent died, the way PostgreSQL's children notice the postmaster's.
+//!
+//! A child that waits for its parent (at a start line, on a futex, in a server loop) waits
+//! for ever once the parent is killed: nobody will ever wake it, and it keeps holding what
+//! it attached. So every child [`fork_child`](crate::fork_child) makes asks the kernel for a
+//! signal when its parent dies: `prctl(PR_SET_PDEATHSIG, SIGPWR)`, the signal PostgreSQL
+//! uses on Linux since version 12 (`PostmasterDeathSignalInit` in `pmsignal.c`). Then it
+//! compares `getppid()` with the parent it was forked by, for a parent that died before
+//! the request was made (the signal would never come).
+//!
+//! The signal is caught, never SIGKILL: a child stopped with SIGSTOP does not run its
+//! handler until it is continued, so it goes on holding the segment, as lesson 07 shows
+//! (a frozen PostgreSQL backend does the same). By default the handler leaves at once with
+//! `_exit`: these children own nothing that outlives them. A child with work that must not
+//! be cut in half (a postmaster's child) calls [`exit_at_safe_points`]; then the signal
+//! only sets a flag, and the child reads [`parent_gone`] where it may stop, as PostgreSQL's
+//! children read `PostmasterIsAlive()` in their wait loops.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use nix::unistd::{Pid, getppid};
+
+/// The signal a child gets when its parent dies (PostgreSQL's `POSTMASTER_DEATH_SIGNAL`).
+pub const PARENT_DEATH_SIGNAL: Signal = Signal::SIGPWR;
+
+/// The status a child leaves with when its parent died: 128 + SIGPWR, as if killed by it.
+pub const ORPHAN_EXIT_STATUS: i32 = 128 + PARENT_DEATH_SIGNAL as i32;
+
+/// Set by the handler: the parent has died (PostgreSQL's `postmaster_possibly_dead`).
+static PARENT_GONE: AtomicBool = AtomicBool::new(false);
+/// Cleared by [`exit_at_safe_points`]: the handler leaves at once while this is set.
+static EXIT_AT_ONCE: AtomicBool = AtomicBool::new(true);
+
+extern "C" fn parent_died(_signal: libc::c_int) {
+    PARENT_GONE.store(true, Ordering::SeqCst);
+    if EXIT_AT_ONCE.load(Ordering::SeqCst) {
+        // SAFETY: _exit is async-signal-safe and runs no destructor of the parent's values.
+        unsafe { libc::_exit(ORPHAN_EXIT_STATUS) }
+    }
+}
+
+/// In a child just forked by `parent`: be told when the parent dies. Called by `fork_child`.
+pub(crate) fn watch(parent: Pid) {
+    // No SA_RESTART: a child asleep in poll, semop or futex wakes with EINTR and can look.
+    let action = SigAction::new(
+        SigHandler::Handler(parent_died),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler only stores to atomics and calls _exit, both async-signal-safe.
+    let _ = unsafe { sigaction(PARENT_DEATH_SIGNAL, &action) };
+    let _ = nix::sys::prctl::set_pdeathsig(PARENT_DEATH_SIGNAL);
+    // The parent may have died before the request above: then no signal will come.
+    if getppid() != parent {
+        parent_died(0);
+    }
+}
+
+/// From now on the parent's death only sets a flag, which this child reads with
+/// [`parent_gone`] at the points where it may stop (between transactions, in each wait).
+/// If the parent is already gone, the flag is set already.
+pub fn exit_at_safe_points() {
+    EXIT_AT_ONCE.store(false, Ordering::SeqCst);
+}
+
+/// Has the parent died? True from the moment its death signal arrived.
+pub fn parent_gone() -> bool {
+    PARENT_GONE.load(Ordering::SeqCst)
+}
