@@ -15,11 +15,13 @@
 //! - [`stat`] reads `IPC_STAT` into a plain Rust struct, [`find`] looks a key up, and
 //!   [`remove`] marks any segment (not only ours) for destruction;
 //! - [`proc_entry`] reads the segment's line of `/proc/sysvipc/shm`, the kernel's own table
-//!   that `ipcs -m` prints, and [`limits`] the kernel's limits.
+//!   that `ipcs -m` prints, and [`limits`] the kernel's limits;
+//! - [`leftovers`] finds the segments of a run killed by SIGKILL, for the next run to remove.
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
+use common::on_signal::Remove;
 use common::{Error, Result};
 use nix::errno::Errno;
 use nix::unistd::{Pid, getpid};
@@ -27,6 +29,7 @@ use nix::unistd::{Pid, getpid};
 #[cfg_attr(feature = "exercise", path = "exercise.rs")]
 #[cfg_attr(not(feature = "exercise"), path = "solution.rs")]
 pub mod exercise;
+pub mod leftovers;
 
 /// A System V key: the name unrelated processes agree on. [`IPC_PRIVATE`] (0) means "no
 /// name": a new segment nobody can find through `shmget(key)` (though `ipcs` lists it).
@@ -39,11 +42,13 @@ pub const SHM_DEST: u16 = 0o1000;
 
 // ANCHOR: segment
 /// A segment this process created. Dropping it marks the segment for destruction
-/// (`IPC_RMID`), in the creating process only.
+/// (`IPC_RMID`), in the creating process only; so does SIGINT, SIGTERM or SIGHUP.
 #[derive(Debug)]
 pub struct Segment {
     shmid: i32,
     creator: Pid,
+    /// Removes the segment if a signal ends the process before `Drop` can.
+    on_signal: Option<Remove>,
 }
 
 impl Segment {
@@ -57,10 +62,13 @@ impl Segment {
         if shmid < 0 {
             return Err(Error::sys("shmget")(Errno::last()));
         }
-        Ok(Segment {
+        let mut segment = Segment {
             shmid,
             creator: getpid(),
-        })
+            on_signal: None,
+        };
+        segment.on_signal = Some(Remove::segment(shmid)?); // on error, Drop removes it
+        Ok(segment)
     }
 
     pub fn id(&self) -> i32 {
@@ -69,7 +77,8 @@ impl Segment {
 
     /// Gives up ownership without removing the segment: it stays in the kernel after this
     /// process exits, for another process to find by key (lesson 06).
-    pub fn keep(self) -> i32 {
+    pub fn keep(mut self) -> i32 {
+        drop(self.on_signal.take());
         let shmid = self.shmid;
         std::mem::forget(self);
         shmid
@@ -87,6 +96,7 @@ impl Drop for Segment {
     fn drop(&mut self) {
         // A forked child that somehow dropped its copy must not remove the parent's segment.
         if getpid() == self.creator {
+            drop(self.on_signal.take());
             let _ = remove(self.shmid);
         }
     }

@@ -5,15 +5,19 @@
 //! own line for it in `/proc/sysvipc/shm`; mark it with `IPC_RMID` and see that it lives on,
 //! usable and even attachable, until the last attachment goes; then the kernel's limits.
 //! Every step is ordered by `waitpid`; nothing sleeps. The segment is removed on every path
-//! out: `Segment`'s `Drop` does it, in this process only, if the story stops early.
+//! out: `Segment`'s `Drop` does it, in this process only, if the story stops early, and
+//! its signal handler on Ctrl-C; after a `kill -9`, the next run does (see `leftovers`).
 
 use clap::Parser;
 use common::{Error, Result, child, fork_child, parent, section};
 use l01_mmap::{listed_mapping, page_size};
+use l05_sysv_segments::leftovers::{CreatorMark, remove_left_by_killed_runs};
 use l05_sysv_segments::{
     Attachment, IPC_PRIVATE, SHM_DEST, Segment, attach, limits, proc_entry, stat,
 };
 use nix::errno::Errno;
+
+const LESSON: &str = env!("CARGO_PKG_NAME");
 
 /// Create a System V segment, share it with a child, mark it for removal, watch it go.
 #[derive(Parser)]
@@ -34,6 +38,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
+    // A run killed by SIGKILL could not remove its segment: this one does, and says so.
+    for removed in remove_left_by_killed_runs(LESSON)? {
+        eprintln!("{LESSON}: {removed}");
+    }
+    let _mark = CreatorMark::make(LESSON)?;
     let segment = create(args.size)?;
     let attachment = attach_and_look(&segment)?;
     pause(args.pause, segment.id())?;

@@ -5,7 +5,12 @@ use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 
 #[test]
 fn story() {
-    let stdout = snapshots::success(&cargo_bin_cmd!("l05-sysv-segments").output().unwrap());
+    let tmp = tempfile::tempdir().unwrap(); // its own: marks of other runs are not ours
+    let output = cargo_bin_cmd!("l05-sysv-segments")
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let stdout = snapshots::success(&output);
     snapshots::settings().bind(|| insta::assert_snapshot!("l05-sysv-segments", stdout));
 }
 
@@ -31,8 +36,10 @@ fn ctrl_c_while_paused_leaves_no_segment() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
+    let tmp = tempfile::tempdir().unwrap();
     let mut lesson = Command::new(cargo_bin!("l05-sysv-segments"))
         .arg("--pause")
+        .env("TMPDIR", tmp.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -70,6 +77,72 @@ fn ctrl_c_while_paused_leaves_no_segment() {
         created(),
         0,
         "Ctrl-C during the pause leaked the lesson's segment"
+    );
+}
+
+/// `kill -9` runs no handler and no destructor: the segment stays. The next run finds the
+/// killed run's mark, removes the segment that run created, and says so.
+#[test]
+fn the_next_run_removes_what_a_killed_run_left() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let mut lesson = Command::new(cargo_bin!("l05-sysv-segments"))
+        .arg("--pause")
+        .env("TMPDIR", tmp.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = lesson.id() as i32;
+    let _sweep = Sweep(pid);
+    let mut stdout = BufReader::new(lesson.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("[paused]") {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the lesson never paused"
+        );
+    }
+    lesson.kill().unwrap(); // SIGKILL
+    lesson.wait().unwrap();
+    let left: Vec<i64> = l05_sysv_segments::proc_sysvipc_shm()
+        .unwrap()
+        .into_iter()
+        .filter(|segment| segment.number("cpid") == Some(i64::from(pid)))
+        .filter_map(|segment| segment.number("shmid"))
+        .collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "kill -9 leaves the segment (nothing can run)"
+    );
+
+    let next = Command::new(cargo_bin!("l05-sysv-segments"))
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    assert!(next.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "l05-sysv-segments: removed segment shmid {}, left by a run (pid {pid}) that was \
+             killed before it could remove it",
+            left[0]
+        )
+    );
+    assert!(
+        l05_sysv_segments::stat(left[0] as i32).is_err(),
+        "the killed run's segment is still there"
+    );
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "a creator mark is left in TMPDIR"
     );
 }
 
