@@ -21,6 +21,7 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::on_signal::Remove;
 use common::{Error, Result};
 use l08_races::{ProcessLock, Shared};
 use nix::errno::Errno;
@@ -29,6 +30,7 @@ use nix::unistd::{Pid, getpid};
 #[cfg_attr(feature = "exercise", path = "exercise.rs")]
 #[cfg_attr(not(feature = "exercise"), path = "solution.rs")]
 pub mod exercise;
+pub mod set_keys;
 
 // ANCHOR: futex_calls
 /// Which wait queue the kernel files a futex waiter under.
@@ -437,29 +439,69 @@ impl ProcessLock for PosixSemaphore {
 
 // ANCHOR: sysv_semaphore
 /// A System V semaphore set of one semaphore, owned by the process that created it:
-/// `Drop` removes it (`IPC_RMID`) there, and only there, as lesson 05's `Segment` does.
-/// The set lives in the kernel, so this handle is just its id; forked children use the
-/// copy they inherit. As a lock, `wait` and `post` carry `SEM_UNDO`.
+/// `Drop` removes it (`IPC_RMID`) there, and only there, as lesson 05's `Segment` does; so
+/// does SIGINT, SIGTERM or SIGHUP. Its key holds the creator's PID, so that the next run
+/// removes it if its creator is killed (see [`set_keys`]). The set lives in the kernel, so
+/// this handle is just its id; forked children use the copy they inherit. As a lock, `wait`
+/// and `post` carry `SEM_UNDO`.
 #[derive(Debug)]
 pub struct SysVSemaphore {
     semid: i32,
+    key: libc::key_t,
     creator: Pid,
+    /// Removes the set if a signal ends the process before `Drop` can.
+    on_signal: Option<Remove>,
 }
 
 impl SysVSemaphore {
-    /// `semget(IPC_PRIVATE, 1, IPC_CREAT | IPC_EXCL | 0600)`. The new semaphore is NOT
-    /// ready: POSIX leaves its value undefined (Linux makes it 0), so the creator must
-    /// [`set_value`](Self::set_value) before any other process can learn the id.
+    /// `semget(key, 1, IPC_CREAT | IPC_EXCL | 0600)`, with a key that holds our PID, after
+    /// removing the sets of killed runs (each removal is reported on stderr). The new
+    /// semaphore is NOT ready: POSIX leaves its value undefined (Linux makes it 0), so the
+    /// creator must [`set_value`](Self::set_value) before any other process can learn the id.
     pub fn create() -> Result<SysVSemaphore> {
+        let program = std::env::args().next().unwrap_or_default();
+        let program = program.rsplit('/').next().unwrap_or_default();
+        for removed in set_keys::remove_left_by_killed_runs()? {
+            eprintln!("{program}: {removed}");
+        }
+        let key = set_keys::next_key().ok_or_else(|| {
+            Error::Failed(format!(
+                "one process may make {} semaphore sets",
+                set_keys::SETS_PER_PROCESS
+            ))
+        })?;
         let flags = libc::IPC_CREAT | libc::IPC_EXCL | 0o600;
         // SAFETY: semget takes plain integers and touches no memory of ours.
-        let semid = check_errno("semget", unsafe {
-            libc::semget(libc::IPC_PRIVATE, 1, flags)
-        })?;
-        Ok(SysVSemaphore {
+        let semget = |flags| check_errno("semget", unsafe { libc::semget(key, 1, flags) });
+        let semid = match semget(flags) {
+            // A set with our key: made by a process that had our PID before us, so it is
+            // dead, and so is its set.
+            Err(Error::Sys {
+                errno: Errno::EEXIST,
+                ..
+            }) => {
+                let old = semget(0)?;
+                remove(old)?;
+                eprintln!(
+                    "{program}: removed semaphore set semid {old}, left by a run with our pid"
+                );
+                semget(flags)?
+            }
+            other => other?,
+        };
+        let mut set = SysVSemaphore {
             semid,
+            key,
             creator: getpid(),
-        })
+            on_signal: None,
+        };
+        set.on_signal = Some(Remove::semaphore_set(semid)?); // on error, Drop removes it
+        Ok(set)
+    }
+
+    /// The key it was made with (see [`set_keys`]).
+    pub fn key(&self) -> libc::key_t {
+        self.key
     }
 
     pub fn id(&self) -> i32 {
@@ -532,7 +574,8 @@ impl SysVSemaphore {
 
     /// `IPC_RMID` now, reporting failure (`Drop` can only ignore it). Processes asleep in
     /// `semop` on it wake with `EIDRM`.
-    pub fn remove(self) -> Result<()> {
+    pub fn remove(mut self) -> Result<()> {
+        drop(self.on_signal.take());
         let semid = self.semid;
         std::mem::forget(self);
         remove(semid)
@@ -543,6 +586,7 @@ impl Drop for SysVSemaphore {
     fn drop(&mut self) {
         // A forked child that dropped its copy must not remove its parent's set.
         if getpid() == self.creator {
+            drop(self.on_signal.take());
             let _ = remove(self.semid);
         }
     }

@@ -221,8 +221,14 @@ fn system_v_semaphore() -> Result<SysVSemaphore> {
     let sem = SysVSemaphore::create().map_err(explain)?;
     let info = sem.stat()?;
     parent!(
-        "semget(IPC_PRIVATE, 1, IPC_CREAT | IPC_EXCL | 0600): semid {}",
+        "semget(key {:#010x}, 1, IPC_CREAT | IPC_EXCL | 0600): semid {}",
+        sem.key(),
         sem.id()
+    );
+    parent!(
+        "the key holds the parent pid {}: should this run be killed, the next finds the set \
+         by its key and removes it",
+        std::process::id()
     );
     parent!(
         "not set yet: GETVAL {}, sem_otime {} (no semop has run on it)",

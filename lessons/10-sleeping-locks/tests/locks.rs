@@ -20,6 +20,8 @@ fn main() -> std::process::ExitCode {
         a_robust_mutex_reports_a_holder_killed_by_sigkill,
         sem_undo_gives_back_what_a_killed_holder_took,
         a_forked_childs_copy_does_not_remove_the_set,
+        the_next_set_removes_the_set_of_a_process_killed_by_sigkill,
+        sigterm_removes_the_set,
     )
 }
 
@@ -101,4 +103,68 @@ fn a_forked_childs_copy_does_not_remove_the_set() {
         !semaphore_sets().unwrap().contains(&semid),
         "Drop removed it"
     );
+}
+
+/// A child makes a set and sends its id through a pipe, then `kill_itself` ends it.
+/// Returns how it ended, its set's id, and whether the set was still there once the child
+/// had died (looked at before the child is reaped: until then its PID is taken, so no other
+/// process, another copy of these tests included, takes its set for a dead run's).
+fn set_of_a_child_that(kill_itself: Signal) -> (Exit, i32, bool) {
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    let child = fork_child(|| {
+        let set = SysVSemaphore::create().unwrap();
+        nix::unistd::write(&write_end, &set.id().to_ne_bytes()).unwrap();
+        nix::sys::signal::raise(kill_itself).unwrap();
+        0 // not reached
+    })
+    .unwrap();
+    drop(write_end);
+    let mut id = [0u8; 4];
+    assert_eq!(nix::unistd::read(&read_end, &mut id).unwrap(), 4);
+    let semid = i32::from_ne_bytes(id);
+    let zombie = std::time::Instant::now();
+    let stat = format!("/proc/{}/stat", child.pid());
+    while !std::fs::read_to_string(&stat)
+        .is_ok_and(|s| s.rsplit(')').next().unwrap().starts_with(" Z"))
+    {
+        assert!(
+            zombie.elapsed() < Duration::from_secs(10),
+            "the child never died"
+        );
+        std::thread::yield_now();
+    }
+    let left = semaphore_sets().unwrap().contains(&semid);
+    (child.wait().unwrap(), semid, left)
+}
+
+fn the_next_set_removes_the_set_of_a_process_killed_by_sigkill() {
+    let (exit, semid, left) = set_of_a_child_that(Signal::SIGKILL);
+    assert_eq!(exit, Exit::Signal(Signal::SIGKILL));
+    assert!(
+        left,
+        "nothing runs after SIGKILL: the set must have been left"
+    );
+    let next = SysVSemaphore::create().unwrap(); // finds the dead creator's set by its key
+    let still_left = semaphore_sets().unwrap().contains(&semid);
+    if still_left {
+        let _ = l10_sleeping_locks::remove(semid);
+    }
+    drop(next);
+    assert!(
+        !still_left,
+        "set {semid} of a killed process survived the next create"
+    );
+}
+
+fn sigterm_removes_the_set() {
+    let (exit, semid, left) = set_of_a_child_that(Signal::SIGTERM);
+    if left {
+        let _ = l10_sleeping_locks::remove(semid);
+    }
+    assert_eq!(
+        exit,
+        Exit::Signal(Signal::SIGTERM),
+        "it still dies of the signal"
+    );
+    assert!(!left, "SIGTERM left set {semid} behind");
 }

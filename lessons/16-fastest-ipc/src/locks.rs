@@ -7,14 +7,13 @@
 //! after a time limit, whichever comes first: the System V semaphore, whose every contended
 //! operation sleeps in the kernel, would otherwise take seconds.
 
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::{Error, Result};
 use l08_races::{MAX_WORKERS, NoLock, ProcessLock, Shared, now_ns, race, usable_cpus};
 use l09_spinlock::{Backoff, SpinLock, TasLock, lock_word, new_lock_word};
 use l10_sleeping_locks::{FutexMutex, PosixSemaphore, PthreadMutex, Robustness, SysVSemaphore};
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 
 /// The locks of Part IV, and no lock at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,8 +116,9 @@ pub fn increments(lock: Lock, workers: usize, limit: Limit) -> Result<Counted> {
         )?,
         Lock::PosixSemaphore => count(&*PosixSemaphore::new_shared(1)?, workers, limit)?,
         Lock::SysVSemaphore => {
-            let semaphore = SysVSemaphore::create()?; // removed when dropped, error or not
-            let _removed_on_ctrl_c = RemoveOnSignal::arm(semaphore.id())?; // ...or killed
+            // Removed when dropped, error or not; by its signal handler on Ctrl-C; and by
+            // the next run after a kill -9 (lesson 10's SysVSemaphore does all three).
+            let semaphore = SysVSemaphore::create()?;
             semaphore.set_value(1)?;
             count(&semaphore, workers, limit)?
         }
@@ -182,64 +182,3 @@ fn count(lock: &impl ProcessLock, workers: usize, limit: Limit) -> Result<Counte
     })
 }
 // ANCHOR_END: race_lock
-
-// ANCHOR: remove_on_signal
-/// While armed, SIGINT, SIGTERM and SIGHUP remove the System V semaphore set being raced
-/// before the process dies. Memory, pipes and child processes go away with the processes
-/// (Ctrl-C reaches every process of the terminal's job), but a semaphore set lives in the
-/// kernel until someone removes it, and this lesson races one again and again, for over a
-/// second in all. Forked workers
-/// inherit the handler; whichever process runs it first removes the set. (A signal in the
-/// moment between creating the set and arming this still leaves it: a few microseconds.)
-pub struct RemoveOnSignal {
-    previous: Vec<(Signal, SigAction)>,
-}
-
-/// The set the handler removes, or -1.
-static RACED_SET: AtomicI32 = AtomicI32::new(-1);
-
-const STOPPING: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
-
-extern "C" fn remove_and_exit(signal: libc::c_int) {
-    let semid = RACED_SET.load(Ordering::Relaxed);
-    if semid >= 0 {
-        // SAFETY: semctl is a plain system call (async-signal-safe); IPC_RMID takes no
-        // argument, and a set already removed only makes it fail.
-        unsafe { libc::semctl(semid, 0, libc::IPC_RMID) };
-    }
-    // SAFETY: _exit is async-signal-safe and runs no destructors; 128 + signal is what a
-    // shell reports for a process killed by that signal.
-    unsafe { libc::_exit(128 + signal) }
-}
-
-impl RemoveOnSignal {
-    pub fn arm(semid: i32) -> Result<RemoveOnSignal> {
-        RACED_SET.store(semid, Ordering::Relaxed);
-        let action = SigAction::new(
-            SigHandler::Handler(remove_and_exit),
-            SaFlags::empty(),
-            SigSet::all(),
-        );
-        // Built up one signal at a time: if one fails, dropping it puts back the others.
-        let mut armed = RemoveOnSignal {
-            previous: Vec::new(),
-        };
-        for signal in STOPPING {
-            // SAFETY: the handler makes only async-signal-safe calls (semctl, _exit).
-            let old = unsafe { sigaction(signal, &action) }.map_err(Error::sys("sigaction"))?;
-            armed.previous.push((signal, old));
-        }
-        Ok(armed)
-    }
-}
-
-impl Drop for RemoveOnSignal {
-    fn drop(&mut self) {
-        for (signal, old) in &self.previous {
-            // SAFETY: puts back the action that was there before `arm`.
-            let _ = unsafe { sigaction(*signal, old) };
-        }
-        RACED_SET.store(-1, Ordering::Relaxed);
-    }
-}
-// ANCHOR_END: remove_on_signal

@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use common::{Exit, fork_child};
 use l08_races::Shared;
 use l10_sleeping_locks::{SysVSemaphore, stat};
-use l16_fastest_ipc::locks::RemoveOnSignal;
 use nix::sys::signal::{Signal, raise};
 
 fn main() -> std::process::ExitCode {
@@ -25,7 +24,8 @@ fn a_terminated_race_leaves_no_semaphore_set() {
     killed_while_armed(Signal::SIGTERM);
 }
 
-/// A child makes a set, arms the guard and is hit by `signal`; the set must be gone.
+/// A child makes a set (which registers itself to be removed on a signal) and is hit by
+/// `signal`; the set must be gone, and the child dead of the signal.
 fn killed_while_armed(signal: Signal) {
     let semid = Shared::<AtomicI32>::new().unwrap();
     // SAFETY: a zeroed AtomicI32 in a live mapping, used by both processes only atomically.
@@ -33,10 +33,9 @@ fn killed_while_armed(signal: Signal) {
     semid.store(-1, Ordering::Relaxed); // no set yet (0 is a valid id)
     let child = fork_child(|| {
         let set = SysVSemaphore::create().unwrap();
-        let _guard = RemoveOnSignal::arm(set.id()).unwrap();
         semid.store(set.id(), Ordering::Release);
         raise(signal).unwrap();
-        0 // not reached: the handler exits
+        0 // not reached: the signal ends it
     })
     .unwrap();
     let exit = child.wait().unwrap();
@@ -53,5 +52,5 @@ fn killed_while_armed(signal: Signal) {
         !left,
         "semaphore set {id} outlived a {signal} during its race"
     );
-    assert_eq!(exit, Exit::Code(128 + signal as i32), "the child {exit}");
+    assert_eq!(exit, Exit::Signal(signal), "the child {exit}");
 }
