@@ -15,6 +15,7 @@
 //! | `7f3a5c000000-7f3a5c002000`  | `[ADDR]-[ADDR]`        |
 //! | `inode 123456`               | `inode [INODE]`        |
 //! | `/tmp/.tmpXyZ123`            | `[TMPDIR]`             |
+//! | `/var/tmp/l02-file-mapping.4242.XyZ123` | `[TMPDIR]`  |
 //! | `took 1.2 ms`                | `took [TIME]`          |
 //! | `shmid 32769`                | `shmid [SHMID]`        |
 //! | `shmmax 18446744073692774399` | `shmmax [LIMIT]`    |
@@ -73,6 +74,11 @@ const FILTERS: &[(&str, &str)] = &[
     (r"\b0x[0-9a-f]{8,16}\b", "[ADDR]"),
     (r"\binode \d+", "inode [INODE]"),
     (r"(/[^/\s]+)*/\.tmp[A-Za-z0-9]{6,}", "[TMPDIR]"),
+    // Lesson 02's own temporary directory: its name holds its PID, for the next run.
+    (
+        r"(/[^/\s]+)*/l02-file-mapping\.\d+\.[A-Za-z0-9]{6,}",
+        "[TMPDIR]",
+    ),
     (r"\btook \d+(\.\d+)? ?(ns|µs|ms|s)\b", "took [TIME]"),
     (r"\b(shmid +)\d+", "${1}[SHMID]"),
     // The kernel's System V limits (/proc/sys/kernel/shm*), which differ from machine to machine.

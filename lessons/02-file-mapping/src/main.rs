@@ -6,19 +6,26 @@
 //! copy of the page. `/proc/self/smaps` shows the shared page dirty until msync writes it
 //! to disk: msync is about durability, not visibility. Then a mapping one page longer
 //! than the file, and a child killed by SIGBUS for touching that page. Every path out of
-//! `run`, failures included, removes the temporary directory.
+//! `run`, failures included, removes the temporary directory; so do Ctrl-C and `kill`, and
+//! after a `kill -9` the next run.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use common::on_signal::Remove;
 use common::{Error, Result, child, fork_child, parent, section};
 use l01_mmap::Mapping;
 use l01_mmap::{listed_mapping, page_size};
 use l02_file_mapping::{map_file, msync, smaps};
+use nix::errno::Errno;
 use nix::sys::mman::{MapFlags, MsFlags, ProtFlags};
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
 use tempfile::TempDir;
+
+const LESSON: &str = env!("CARGO_PKG_NAME");
 
 /// Map a file MAP_SHARED and MAP_PRIVATE, msync it, and touch past its end.
 #[derive(Parser)]
@@ -48,7 +55,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(args: Args) -> Result<()> {
     let size = checked_size(args.size)?;
-    let dir = temporary_dir_in(&args.dir)?;
+    let (dir, _removed_on_signal) = temporary_dir_in(&args.dir)?;
     let (file, path) = make_file(&dir, size)?;
     let (shared, private) = map_twice(&file, size)?;
     write_shared(&shared, &private, &path)?;
@@ -75,9 +82,11 @@ fn checked_size(size: u64) -> Result<usize> {
     Ok(size as usize)
 }
 
-/// A fresh directory inside `parent`, removed when the `TempDir` is dropped: on success,
-/// and on every error that returns through `run`.
-fn temporary_dir_in(parent: &Path) -> Result<TempDir> {
+/// A fresh directory inside `parent`, `parent/l02-file-mapping.PID.XXXXXX`, removed when the
+/// `TempDir` is dropped (on success, and on every error that returns through `run`) or by
+/// SIGINT, SIGTERM and SIGHUP. After a `kill -9` nothing runs: the next run finds the
+/// directory by its name, sees that its PID is dead, and removes it.
+fn temporary_dir_in(parent: &Path) -> Result<(TempDir, [Remove; 2])> {
     let shown = parent.display();
     match std::fs::metadata(parent) {
         Ok(meta) if meta.is_dir() => {}
@@ -93,9 +102,46 @@ fn temporary_dir_in(parent: &Path) -> Result<TempDir> {
         }
         Err(err) => return Err(Error::Failed(format!("--dir {shown}: {err}"))),
     }
-    tempfile::Builder::new()
+    for removed in remove_left_by_killed_runs(parent) {
+        eprintln!(
+            "{LESSON}: removed {}, left by a run that was killed",
+            removed.display()
+        );
+    }
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{LESSON}.{}.", std::process::id()))
         .tempdir_in(parent)
-        .map_err(|err| Error::Failed(format!("cannot make a directory in {shown}: {err}")))
+        .map_err(|err| {
+            // Its kind only: tempfile's message names the directory it tried to make.
+            Error::Failed(format!(
+                "--dir {shown}: cannot make a directory there ({}); name a writable directory",
+                err.kind()
+            ))
+        })?;
+    let on_signal = [
+        Remove::directory(dir.path())?,
+        Remove::file(&dir.path().join("data"))?,
+    ];
+    Ok((dir, on_signal))
+}
+
+/// Removes the directories of earlier runs in `parent` whose process is gone; their paths.
+fn remove_left_by_killed_runs(parent: &Path) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(parent).into_iter().flatten().flatten();
+    let dead = entries.filter(|entry| {
+        let name = entry.file_name();
+        let pid = name.to_str().and_then(|name| {
+            let (pid, _) = name
+                .strip_prefix(LESSON)?
+                .strip_prefix('.')?
+                .split_once('.')?;
+            pid.parse::<i32>().ok()
+        });
+        pid.is_some_and(|pid| pid > 0 && kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH))
+    });
+    dead.map(|entry| entry.path())
+        .filter(|path| std::fs::remove_dir_all(path).is_ok())
+        .collect()
 }
 
 // ANCHOR: file

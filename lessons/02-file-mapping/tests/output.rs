@@ -26,7 +26,43 @@ fn bad_input() {
             (&["--size", "2000000000"], 2),
             (&["--dir", "/no/such/directory"], 2),
             (&["--dir", "/dev/null"], 2),
+            // Nothing can be made in /proc, whoever you are: one line, no internal name.
+            (&["--dir", "/proc"], 1),
         ],
     );
     snapshots::settings().bind(|| insta::assert_snapshot!("l02-file-mapping-errors", stdout));
+}
+
+/// A run killed by SIGKILL leaves its directory; the next run removes it and says so. (A
+/// real kill leaves exactly this: `l02-file-mapping.PID.XXXXXX/data` of a dead PID.)
+#[test]
+fn the_next_run_removes_the_directory_of_a_killed_run() {
+    let parent = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap(); // reaped: its PID names no process now
+    let left = parent
+        .path()
+        .join(format!("l02-file-mapping.{dead}.AbC123"));
+    std::fs::create_dir(&left).unwrap();
+    std::fs::write(left.join("data"), "public").unwrap();
+    let output = cargo_bin_cmd!("l02-file-mapping")
+        .arg("--dir")
+        .arg(parent.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "l02-file-mapping: removed {}, left by a run that was killed",
+            left.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_dir(parent.path()).unwrap().count(),
+        0,
+        "something was left"
+    );
 }
