@@ -114,10 +114,20 @@ pub struct Attachment {
 
 /// `shmat(shmid, NULL, 0)`: maps the segment read-write at an address the kernel picks.
 pub fn attach(shmid: i32) -> Result<Attachment> {
+    attach_with(shmid, 0)
+}
+
+/// `shmat(shmid, NULL, SHM_RDONLY)`: maps it read-only, to look at a segment that may be
+/// somebody else's without any way to change it. A write through it is a SIGSEGV.
+pub fn attach_read_only(shmid: i32) -> Result<Attachment> {
+    attach_with(shmid, libc::SHM_RDONLY)
+}
+
+fn attach_with(shmid: i32, flags: i32) -> Result<Attachment> {
     let size = stat(shmid)?.size;
     // SAFETY: with a null address the kernel picks a free range, so no Rust object is
     // affected; the result is either a new mapping or (void *) -1.
-    let addr = unsafe { libc::shmat(shmid, std::ptr::null(), 0) };
+    let addr = unsafe { libc::shmat(shmid, std::ptr::null(), flags) };
     if addr as isize == -1 {
         return Err(Error::sys("shmat")(Errno::last()));
     }
@@ -324,6 +334,16 @@ fn parse_proc_sysvipc_shm(text: &str) -> Vec<ProcShmLine> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_only_attachment_is_mapped_read_only() {
+        let segment = Segment::create(IPC_PRIVATE, 100, 0o600).unwrap();
+        let attachment = attach_read_only(segment.id()).unwrap();
+        let start = format!("{:x}-", attachment.as_ptr() as usize);
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let line = maps.lines().find(|l| l.starts_with(&start)).unwrap();
+        assert_eq!(line.split_whitespace().nth(1), Some("r--s"), "{line}");
+    }
 
     #[test]
     fn a_private_segment_is_created_attached_and_removed_on_drop() {

@@ -12,12 +12,13 @@ use common::Result;
 #[allow(unused_imports)] // you will need these
 use crate::{DirId, Found, errno_of, read_header};
 #[allow(unused_imports)]
-use l05_sysv_segments::{attach, stat};
+use l05_sysv_segments::{attach_read_only, stat};
 #[allow(unused_imports)]
 use nix::errno::Errno;
 
 /// What the segment `shmid`, found at the key of directory `dir`, is to us: PostgreSQL's
-/// `PGSharedMemoryAttach`. Only looks: it attaches for a moment, and removes nothing.
+/// `PGSharedMemoryAttach`. Only looks: it attaches for a moment, read-only (the segment
+/// may be anybody's: `attach_read_only`), and removes nothing.
 ///
 /// - `Found::Gone` if there is no such segment (any more);
 /// - `Found::Stranger` if it is not ours: we may not read it, or it has no header of ours,

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 use common::{Error, Result};
 pub use l05_sysv_segments::Key;
+use l05_sysv_segments::leftovers::{CreatorMark, remove_left_by_killed_runs};
 use l05_sysv_segments::{Attachment, IPC_PRIVATE, Segment, attach, find, remove};
 use nix::errno::Errno;
 
@@ -347,6 +348,9 @@ pub fn create_for_dir(dir: &Path, size: usize) -> Result<(Segment, Key)> {
     Ok((created.segment, created.key))
 }
 
+/// The mark a process leaves while it creates a segment (see [`create_from`]).
+const CREATING: &str = "l06-creating";
+
 // ANCHOR: create
 /// The key search of `PGSharedMemoryCreate`, from `first_key`. `report` hears of every
 /// segment that already held a key, and what [`classify`] said about it.
@@ -363,6 +367,14 @@ pub fn create_from(
             size_of::<Header>()
         )));
     }
+    // Until its header is written a new segment is all zeros, a stranger's to everybody:
+    // a creator killed in that moment is found by its mark instead (lesson 05's leftovers).
+    let program = std::env::args().next().unwrap_or_default();
+    let program = program.rsplit('/').next().unwrap_or_default();
+    for removed in remove_left_by_killed_runs(CREATING)? {
+        eprintln!("{program}: {removed}");
+    }
+    let mark = CreatorMark::make(CREATING)?;
     let mut key = first_key;
     for _ in 0..MAX_PROBES {
         // IPC_EXCL: a new segment or an error, never somebody else's existing one.
@@ -370,6 +382,7 @@ pub fn create_from(
             Ok(segment) => {
                 let attachment = attach(segment.id())?;
                 write_header(&attachment, &Header::new(dir_id, size));
+                drop(mark); // ours for all to see from now on
                 return Ok(Created {
                     segment,
                     attachment,

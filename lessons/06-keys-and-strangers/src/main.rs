@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use common::{Error, Result};
-use l05_sysv_segments::{attach, remove, stat};
+use l05_sysv_segments::{attach, attach_read_only, remove, stat};
 use l06_keys_and_strangers::{
     DirId, FTOK_PROJECT, Found, Key, MAGIC, Probe, SEGMENT_SIZE, check_message, create_from,
     find_for_dir, key_from_ftok, key_from_inode, key_hex, read_header, read_magic, read_message,
@@ -62,8 +62,15 @@ enum Command {
     /// Show what IPC_STAT and the header say about DIR's segment, and whether anyone is
     /// attached.
     Inspect { dir: PathBuf },
-    /// Remove DIR's segment (IPC_RMID), leaving strangers' segments alone.
-    Remove { dir: PathBuf },
+    /// Remove DIR's segment (IPC_RMID), leaving strangers' segments alone, and ours too while
+    /// a process has it attached (unless --force).
+    Remove {
+        dir: PathBuf,
+        /// Remove it even though processes have it attached: they keep their memory, but
+        /// anyone who comes later finds nothing.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -75,7 +82,7 @@ fn run(args: Args) -> Result<()> {
         Command::Create { dir, message } => create(&dir, args.key_from, &message),
         Command::Attach { dir, message, hold } => attach_dir(&dir, args.key_from, &message, hold),
         Command::Inspect { dir } => inspect(&dir, args.key_from),
-        Command::Remove { dir } => remove_dir(&dir, args.key_from),
+        Command::Remove { dir, force } => remove_dir(&dir, args.key_from, force),
     }
 }
 
@@ -153,6 +160,7 @@ fn attach_dir(dir: &Path, key_from: KeyFrom, message: &str, hold: bool) -> Resul
     check_message(message)?;
     let first = first_key(dir, key_from)?;
     let probe = locate(dir, first, &mut |probe| println!("{}", said(probe)))?;
+    not_an_interlock(&probe, dir, "attach")?;
     let attachment = attach(probe.shmid)?;
     println!(
         "shmat(shmid {}): attached; nattch is now {}",
@@ -182,7 +190,15 @@ fn attach_dir(dir: &Path, key_from: KeyFrom, message: &str, hold: bool) -> Resul
 fn inspect(dir: &Path, key_from: KeyFrom) -> Result<()> {
     let first = first_key(dir, key_from)?;
     let probe = locate(dir, first, &mut show)?;
-    let attachment = attach(probe.shmid)?;
+    let attachment = attach_read_only(probe.shmid)?;
+    if attachment.size() < SEGMENT_SIZE {
+        println!(
+            "  message:  none: a {}-byte segment is a server's interlock (lessons 07, 14 and \
+             15), not a lesson 06 segment",
+            attachment.size()
+        );
+        return Ok(());
+    }
     println!("  message:  {:?}", read_message(&attachment)?);
     Ok(())
 }
@@ -201,7 +217,7 @@ fn show(probe: &Probe) {
         ),
         Err(err) => println!("  IPC_STAT: {err}"),
     }
-    match attach(probe.shmid) {
+    match attach_read_only(probe.shmid) {
         Ok(attachment) => match (read_header(&attachment), read_magic(&attachment)) {
             (Some(h), _) => println!(
                 "  header:   magic {}, creator pid {}, device {}, inode {}, size {}",
@@ -226,20 +242,34 @@ fn show(probe: &Probe) {
 // ANCHOR_END: inspect
 
 // ANCHOR: remove
-fn remove_dir(dir: &Path, key_from: KeyFrom) -> Result<()> {
+fn remove_dir(dir: &Path, key_from: KeyFrom, force: bool) -> Result<()> {
     let first = first_key(dir, key_from)?;
     let probe = locate(dir, first, &mut |probe| println!("{}", said(probe)))?;
-    remove(probe.shmid)?;
+    not_an_interlock(&probe, dir, "remove")?;
     match probe.found {
-        Found::OursInUse { nattch, .. } => println!(
-            "shmctl(shmid {}, IPC_RMID): marked for removal; the key is free at once, the memory \
-             goes when the {nattch} attached process{} detach",
+        Found::OursInUse { nattch, .. } if !force => Err(Error::Failed(format!(
+            "shmid {} is in use by {nattch} process{}: removing it would pull it out from \
+             under them (PostgreSQL never removes a segment in use); stop them first, or add \
+             --force",
             probe.shmid,
             if nattch == 1 { "" } else { "es" }
-        ),
-        _ => println!("shmctl(shmid {}, IPC_RMID): removed", probe.shmid),
+        ))),
+        Found::OursInUse { nattch, .. } => {
+            remove(probe.shmid)?;
+            println!(
+                "shmctl(shmid {}, IPC_RMID): marked for removal; the key is free at once, the \
+                 memory goes when the {nattch} attached process{} detach",
+                probe.shmid,
+                if nattch == 1 { "" } else { "es" }
+            );
+            Ok(())
+        }
+        _ => {
+            remove(probe.shmid)?;
+            println!("shmctl(shmid {}, IPC_RMID): removed", probe.shmid);
+            Ok(())
+        }
     }
-    Ok(())
 }
 // ANCHOR_END: remove
 
@@ -268,6 +298,23 @@ fn locate(dir: &Path, first: Key, report: &mut dyn FnMut(&Probe)) -> Result<Prob
             key_hex(first)
         ))
     })
+}
+
+/// Lessons 07, 14 and 15 keep a segment of their own at a data directory's key: the
+/// interlock of a server, made by the same search with the same header, but only a header
+/// big. It is theirs to create and remove (with the server's start and stop), never ours.
+fn not_an_interlock(probe: &Probe, dir: &Path, what: &str) -> Result<()> {
+    let size = stat(probe.shmid)?.size;
+    if size >= SEGMENT_SIZE {
+        return Ok(());
+    }
+    Err(Error::Failed(format!(
+        "shmid {} at key {} is a server's interlock ({size} bytes, made by lesson 07, 14 or 15 \
+         for {}), not a lesson 06 segment: {what} leaves it alone; stop that server instead",
+        probe.shmid,
+        key_hex(probe.key),
+        dir.display()
+    )))
 }
 
 fn plural(n: usize) -> &'static str {

@@ -3,14 +3,15 @@
 use std::path::Path;
 
 use common::{Error, Result};
-use l05_sysv_segments::{attach, stat};
+use l05_sysv_segments::{attach_read_only, stat};
 use nix::errno::Errno;
 
 use crate::{DirId, Found, errno_of, read_header};
 
 // ANCHOR: classify
 /// What the segment `shmid`, found at the key of directory `dir`, is to us: PostgreSQL's
-/// `PGSharedMemoryAttach`. Only looks: it attaches for a moment, and removes nothing.
+/// `PGSharedMemoryAttach`. Only looks: it attaches for a moment, read-only (the segment
+/// may be anybody's), and removes nothing.
 pub fn classify(shmid: i32, dir: &Path) -> Result<Found> {
     // 1. Ask the kernel first: does it exist, may we read it, and how many processes had it
     //    attached *before* we attach (our own shmat will add one)?
@@ -19,8 +20,8 @@ pub fn classify(shmid: i32, dir: &Path) -> Result<Found> {
         Err(err) => return vanished_or_forbidden(err),
     };
     let ours = DirId::of(dir)?;
-    // 2. Attach and read the header: the key alone proves nothing.
-    let attachment = match attach(shmid) {
+    // 2. Attach, read-only, and read the header: the key alone proves nothing.
+    let attachment = match attach_read_only(shmid) {
         Ok(attachment) => attachment,
         Err(err) => return vanished_or_forbidden(err),
     };

@@ -38,6 +38,7 @@ fn conversation() {
     ]);
     meet += &scene.run(&["inspect", dir], 0);
     meet += &scene.run(&["create", dir], 1);
+    meet += &scene.run(&["remove", dir], 1);
     meet += &scene.release();
     meet += &scene.run(&["create", dir], 0);
     meet += &scene.run(&["remove", dir], 0);
@@ -60,6 +61,10 @@ fn conversation() {
     let ours = find(next_key(key))
         .unwrap()
         .expect("create used the next key");
+    assert!(
+        scene.made(ours),
+        "the segment at the next key is not the test's"
+    );
     remove(ours).unwrap();
     strangers += &format!(
         "# meanwhile someone runs `ipcrm -m` on our segment, shmid {ours} (the test calls \
@@ -75,6 +80,36 @@ fn conversation() {
     });
 }
 
+/// What lesson 06 says of a server's interlock (lessons 07, 14 and 15 make one at their
+/// data directory's key, with the same header, only a header big): it shows it, and never
+/// attaches to it read-write nor removes it, even while nobody else holds it.
+#[test]
+fn a_servers_interlock_is_left_alone() {
+    let scene = Scene::new();
+    let dir = scene.dir.path().to_str().unwrap().to_owned();
+    let header = std::mem::size_of::<l06_keys_and_strangers::Header>();
+    let interlock =
+        l06_keys_and_strangers::create_from(scene.dir.path(), header, scene.inode_key, &mut |_| {})
+            .unwrap();
+    let mut transcript = format!(
+        "# a server (lesson 07) holds its {header}-byte interlock for {dir}: shmid {}\n\n",
+        interlock.segment.id()
+    );
+    for command in ["inspect", "attach", "remove"] {
+        let status = if command == "inspect" { 0 } else { 1 };
+        transcript += &scene.run(&[command, &dir], status);
+    }
+    transcript += &scene.run(&["remove", &dir, "--force"], 1);
+    assert!(
+        l05_sysv_segments::stat(interlock.segment.id()).is_ok(),
+        "lesson 06 removed a server's interlock"
+    );
+    drop(interlock); // detaches and removes it: the test made it
+    snapshots::settings().bind(|| {
+        insta::assert_snapshot!("l06-keys-and-strangers-interlock", transcript);
+    });
+}
+
 #[test]
 fn bad_input() {
     let stdout = snapshots::failures(
@@ -85,7 +120,7 @@ fn bad_input() {
             (&["create", "/no/such/dir"], 2),
             (&["attach", "Cargo.toml"], 2),
             (&["inspect", ".", "--key-from", "md5"], 2),
-            (&["remove", ".", "--force"], 2),
+            (&["remove", ".", "--force=yes"], 2),
         ],
     );
     snapshots::settings().bind(|| insta::assert_snapshot!("l06-keys-and-strangers-errors", stdout));
@@ -94,6 +129,10 @@ fn bad_input() {
 /// A fresh directory whose keys nobody holds, and everything the conversation leaves behind.
 struct Scene {
     dir: TempDir,
+    /// The TMPDIR of the lesson's runs: its marks (see `create_from`) are nobody else's.
+    tmp: TempDir,
+    /// Held while the scene plays, where it cannot have System V keys of its own.
+    _turn: Option<std::fs::File>,
     id: DirId,
     inode_key: Key,
     ftok_key: Key,
@@ -109,6 +148,16 @@ impl Scene {
     /// another test run (or lesson 07's) may hold a neighbouring key, and the story would
     /// then skip one key more than the snapshot shows.
     fn new() -> Scene {
+        // Keys come from a directory's inode, and two temporary directories made one after
+        // the other have neighbouring inodes: beside another run of these tests (another
+        // clone, say) the two scenes would meet at each other's keys. So the scene plays in
+        // an IPC namespace of its own (this test's thread only, with the processes it
+        // starts), where no other segment exists. Where that is not allowed (it needs root),
+        // scenes take turns, machine-wide, through a lock file.
+        let turn = match nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWIPC) {
+            Ok(()) => None,
+            Err(_) => Some(take_turn()),
+        };
         for _ in 0..50 {
             let dir = tempfile::tempdir().unwrap();
             let inode_key = key_from_inode(dir.path()).unwrap();
@@ -121,6 +170,8 @@ impl Scene {
                 let id = DirId::of(dir.path()).unwrap();
                 return Scene {
                     dir,
+                    tmp: tempfile::tempdir().unwrap(),
+                    _turn: turn,
                     id,
                     inode_key,
                     ftok_key,
@@ -139,6 +190,7 @@ impl Scene {
     fn run(&self, args: &[&str], status: i32) -> String {
         let output = Command::new(cargo_bin!("l06-keys-and-strangers"))
             .args(args)
+            .env("TMPDIR", self.tmp.path())
             .output()
             .unwrap();
         transcript(&command_line(args), &output, status)
@@ -149,6 +201,7 @@ impl Scene {
     fn hold(&mut self, args: &[&str]) -> String {
         let mut child = Command::new(cargo_bin!("l06-keys-and-strangers"))
             .args(args)
+            .env("TMPDIR", self.tmp.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -185,6 +238,32 @@ impl Scene {
     }
 }
 
+impl Scene {
+    /// Whether `shmid` is a segment of ours for the scene's directory (header and identity).
+    fn made(&self, shmid: i32) -> bool {
+        attach(shmid)
+            .ok()
+            .and_then(|a| read_header(&a))
+            .is_some_and(|h| h.dir() == self.id)
+    }
+}
+
+/// Waits for this test's turn on the whole machine: an exclusive `flock` on a file in /tmp,
+/// released when the returned file is closed (or the process dies).
+fn take_turn() -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let path = std::env::temp_dir().join("l06-keys-and-strangers-tests.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap();
+    // SAFETY: flock on a descriptor we own; it blocks until the lock is ours.
+    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(locked, 0, "flock {}", path.display());
+    file
+}
+
 impl Drop for Scene {
     fn drop(&mut self) {
         if let Some((mut child, _)) = self.holder.take() {
@@ -195,14 +274,10 @@ impl Drop for Scene {
             .into_iter()
             .flat_map(keys_from)
         {
-            if let Ok(Some(shmid)) = find(key) {
-                let ours = attach(shmid)
-                    .ok()
-                    .and_then(|a| read_header(&a))
-                    .is_some_and(|h| h.dir() == self.id);
-                if ours {
-                    let _ = remove(shmid);
-                }
+            if let Ok(Some(shmid)) = find(key)
+                && self.made(shmid)
+            {
+                let _ = remove(shmid);
             }
         }
         // self.strangers drop next: Segment's Drop removes each (we created them).
