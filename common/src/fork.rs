@@ -109,6 +109,24 @@ pub fn thread_count() -> Result<usize> {
 ///
 /// Refuses (with an error, in the parent) to fork a process that has more than one thread.
 pub fn fork_child(body: impl FnOnce() -> i32) -> Result<Child> {
+    fork_child_with(OnParentDeath::ExitAtOnce, body)
+}
+
+/// What a forked child does when its parent dies (see [`parent_death`](crate::parent_death)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnParentDeath {
+    /// Leave at once (unless stopped: then once continued).
+    ExitAtOnce,
+    /// Only note it, for the child to read at its safe points: a postmaster's children.
+    ExitAtSafePoints,
+}
+
+/// [`fork_child`], with the child's answer to its parent's death chosen before it runs a
+/// single instruction of its own: a parent that dies a moment after the fork finds it ready.
+pub fn fork_child_with(
+    on_parent_death: OnParentDeath,
+    body: impl FnOnce() -> i32,
+) -> Result<Child> {
     let threads = thread_count()?;
     if threads != 1 {
         return Err(Error::Failed(format!(
@@ -128,6 +146,9 @@ pub fn fork_child(body: impl FnOnce() -> i32) -> Result<Child> {
             reaped: false,
         }),
         ForkResult::Child => {
+            if on_parent_death == OnParentDeath::ExitAtSafePoints {
+                crate::parent_death::exit_at_safe_points();
+            }
             crate::parent_death::watch(parent);
             let status = panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(101);
             let _ = std::io::stdout().flush();

@@ -24,7 +24,7 @@ mod pause;
 mod signals;
 
 pub use error::{Error, Result, main, positive, up_to};
-pub use fork::{Child, Exit, fork_child, thread_count};
+pub use fork::{Child, Exit, OnParentDeath, fork_child, fork_child_with, thread_count};
 pub use harness::run_tests;
 pub use pause::{Wake, pause, wait_for_input};
 pub use signals::Signals;

@@ -16,7 +16,9 @@
 //! only sets a flag, and the child reads [`parent_gone`] where it may stop, as PostgreSQL's
 //! children read `PostmasterIsAlive()` in their wait loops.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::unistd::{Pid, getppid};
@@ -58,13 +60,43 @@ pub(crate) fn watch(parent: Pid) {
 }
 
 /// From now on the parent's death only sets a flag, which this child reads with
-/// [`parent_gone`] at the points where it may stop (between transactions, in each wait).
-/// If the parent is already gone, the flag is set already.
-pub fn exit_at_safe_points() {
+/// [`parent_gone`] at the points where it may stop (in each wait). Set before the child
+/// runs anything of its own, by `fork_child_with(OnParentDeath::ExitAtSafePoints, ..)`.
+pub(crate) fn exit_at_safe_points() {
     EXIT_AT_ONCE.store(false, Ordering::SeqCst);
 }
 
 /// Has the parent died? True from the moment its death signal arrived.
 pub fn parent_gone() -> bool {
     PARENT_GONE.load(Ordering::SeqCst)
+}
+
+/// How long a child that exits at safe points goes on waiting for a lock after its parent
+/// died. A living holder lets go within it (it finishes its step, then leaves at its own
+/// next safe point); a holder that was killed holding the lock never will.
+pub const LOCK_WAIT_GRACE: Duration = Duration::from_secs(1);
+
+/// How long such a child sleeps in a lock wait before it looks at [`parent_gone`] again: the
+/// death signal interrupts a sleep, but it may also come just before one.
+const LOOK_AGAIN: Duration = Duration::from_millis(50);
+
+/// For a wait for a lock: how long to sleep at most before calling
+/// [`leave_if_orphaned_too_long`]; `None` to sleep until woken (a child that leaves at once
+/// when its parent dies, or a process that is nobody's forked child).
+pub fn lock_wait_nap() -> Option<Duration> {
+    match EXIT_AT_ONCE.load(Ordering::SeqCst) {
+        true => None,
+        false => Some(LOOK_AGAIN),
+    }
+}
+
+/// After a lock wait woke without the lock (its nap ended, or a signal came): leaves the
+/// process if its parent died [`LOCK_WAIT_GRACE`] or more ago. A process waiting for a lock
+/// has not begun the step it waits to take: a safe point.
+pub fn leave_if_orphaned_too_long() {
+    static NOTICED: OnceLock<Instant> = OnceLock::new();
+    if parent_gone() && NOTICED.get_or_init(Instant::now).elapsed() >= LOCK_WAIT_GRACE {
+        // SAFETY: _exit ends the process at once, running no destructor of the parent's.
+        unsafe { libc::_exit(ORPHAN_EXIT_STATUS) }
+    }
 }

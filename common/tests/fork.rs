@@ -6,7 +6,7 @@ use std::process::{Command, ExitCode};
 
 use common::on_signal::Remove;
 use common::parent_death::{ORPHAN_EXIT_STATUS, PARENT_DEATH_SIGNAL};
-use common::{Exit, fork_child};
+use common::{Exit, OnParentDeath, fork_child, fork_child_with};
 use nix::errno::Errno;
 use nix::sys::signal::{self, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         an_orphan_leaves_when_its_parent_dies,
         a_stopped_orphan_leaves_only_once_continued,
         an_orphan_at_safe_points_finishes_its_step,
+        an_orphan_at_safe_points_leaves_a_wait_that_would_never_end,
         sigterm_removes_a_registered_segment,
         a_forked_child_never_removes_its_parents_objects,
         // Last: it makes this process multi-threaded for a moment.
@@ -111,11 +112,12 @@ fn orphan(grandchild: fn() -> i32, at_safe_points: bool, before_exit: fn(Pid)) -
     let (read_end, write_end) = nix::unistd::pipe().unwrap();
     let child = fork_child(|| {
         let (running, started) = nix::unistd::pipe().unwrap();
-        let orphan = fork_child(|| {
-            // fork_child has made it watch its parent by now.
-            if at_safe_points {
-                common::parent_death::exit_at_safe_points();
-            }
+        let on_death = match at_safe_points {
+            true => OnParentDeath::ExitAtSafePoints,
+            false => OnParentDeath::ExitAtOnce,
+        };
+        let orphan = fork_child_with(on_death, || {
+            // fork_child_with has made it watch its parent by now.
             nix::unistd::write(&started, b"!").unwrap();
             grandchild()
         })
@@ -203,6 +205,25 @@ fn an_orphan_at_safe_points_finishes_its_step() {
     assert_eq!(
         ends_within(pid, std::time::Duration::from_secs(5)),
         Some(WaitStatus::Exited(pid, 42))
+    );
+}
+
+fn an_orphan_at_safe_points_leaves_a_wait_that_would_never_end() {
+    let pid = orphan(
+        || {
+            // A lock wait whose holder is dead: nothing will ever wake it.
+            let nap = common::parent_death::lock_wait_nap().expect("it naps");
+            loop {
+                std::thread::sleep(nap);
+                common::parent_death::leave_if_orphaned_too_long();
+            }
+        },
+        true,
+        |_| {},
+    );
+    assert_eq!(
+        ends_within(pid, std::time::Duration::from_secs(10)),
+        Some(WaitStatus::Exited(pid, ORPHAN_EXIT_STATUS))
     );
 }
 

@@ -22,9 +22,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::on_signal::Remove;
+use common::parent_death::{leave_if_orphaned_too_long, lock_wait_nap};
 use common::{Error, Result};
 use l08_races::{ProcessLock, Shared};
 use nix::errno::Errno;
+use nix::sys::time::TimeSpec;
+use nix::time::{ClockId, clock_gettime};
 use nix::unistd::{Pid, getpid};
 
 #[cfg_attr(feature = "exercise", path = "exercise.rs")]
@@ -375,15 +378,27 @@ impl PosixSemaphore {
         unsafe { SharedLock::make(|at| PosixSemaphore::init(at, value)) }
     }
 
-    /// `sem_wait`, again after a signal (`EINTR`), like `PGSemaphoreLock`.
+    /// `sem_wait`, again after a signal (`EINTR`), like `PGSemaphoreLock`. A postmaster's child
+    /// sleeps in naps instead (`sem_timedwait`), and leaves if its parent died more than a
+    /// second ago: the holder it waits for may be dead too (`common::parent_death`).
     pub fn wait(&self) -> Result<()> {
         loop {
-            // SAFETY: initialized by `init`, never moved.
-            match check_errno("sem_wait", unsafe { libc::sem_wait(self.sem.get()) }) {
+            let waited = match lock_wait_nap() {
+                // SAFETY: initialized by `init`, never moved.
+                None => unsafe { libc::sem_wait(self.sem.get()) },
+                Some(nap) => {
+                    let now = clock_gettime(ClockId::CLOCK_REALTIME)
+                        .map_err(Error::sys("clock_gettime"))?;
+                    let until = now + TimeSpec::from_duration(nap);
+                    // SAFETY: as above; `until` is a live timespec during the call.
+                    unsafe { libc::sem_timedwait(self.sem.get(), until.as_ref()) }
+                }
+            };
+            match check_errno("sem_wait", waited) {
                 Err(Error::Sys {
-                    errno: Errno::EINTR,
+                    errno: Errno::EINTR | Errno::ETIMEDOUT,
                     ..
-                }) => continue,
+                }) => leave_if_orphaned_too_long(), // else: again
                 other => return other.map(drop),
             }
         }

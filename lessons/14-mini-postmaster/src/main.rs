@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use clap::{Parser, Subcommand};
-use common::{Child, Error, Result, fork_child, parent, section};
+use common::{Child, Error, OnParentDeath, Result, fork_child_with, parent, section};
 use l05_sysv_segments::stat;
 use l06_keys_and_strangers::{Created, Found, Probe, key_hex};
 use l07_postgres_hybrid::{
@@ -376,7 +376,7 @@ fn fork_the_children(
     roles.extend((1..=workers).map(Role::Backend));
     let signals = &server.signals;
     for role in roles {
-        let child = fork_child(|| {
+        let child = fork_child_with(OnParentDeath::ExitAtSafePoints, || {
             signals::child_init(signals, role);
             let outcome = match role {
                 Role::Checkpointer => {

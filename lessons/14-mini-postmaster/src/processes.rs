@@ -12,7 +12,9 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::parent_death::parent_gone;
 use common::{Error, Result};
+use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::read;
 
@@ -37,15 +39,26 @@ pub enum Wake {
     PostmasterGone,
 }
 
-/// Waits for the next byte on `pipe`, at most `nap` (forever if `None`).
+/// Waits for the next byte on `pipe`, at most `nap` (forever if `None`). The postmaster's
+/// death ends the wait too: the pipe's end-of-file, or sooner its death signal (which
+/// interrupts `poll`; see `common::parent_death`), as PostgreSQL's `WaitLatch` returns on
+/// `WL_POSTMASTER_DEATH`.
 pub fn wait_on(pipe: &OwnedFd, nap: Option<Duration>) -> Result<Wake> {
     let timeout = match nap {
         Some(nap) => PollTimeout::try_from(nap).expect("a short nap"),
         None => PollTimeout::NONE,
     };
     let mut fds = [PollFd::new(pipe.as_fd(), PollFlags::POLLIN)];
-    if poll(&mut fds, timeout).map_err(Error::sys("poll"))? == 0 {
-        return Ok(Wake::Timeout);
+    loop {
+        if parent_gone() {
+            return Ok(Wake::PostmasterGone);
+        }
+        match poll(&mut fds, timeout) {
+            Ok(0) => return Ok(Wake::Timeout),
+            Ok(_) => break,
+            Err(Errno::EINTR) => continue, // a signal: look again (a nap starts over)
+            Err(errno) => return Err(Error::sys("poll")(errno)),
+        }
     }
     let mut byte = [0u8; 1];
     match read(pipe.as_fd(), &mut byte).map_err(Error::sys("read"))? {

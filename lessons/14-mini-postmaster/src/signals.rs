@@ -23,7 +23,8 @@ pub fn block() -> Result<Signals> {
 /// In a child, first thing: the signal mask it had before the postmaster blocked them, no
 /// signalfd (its copy would only report the child's own signals: it has no use for it), a
 /// session of its own (Ctrl-C in the terminal goes to the postmaster only, as PostgreSQL's
-/// children call `setsid`), and a name for `ps`. A backend keeps SIGTERM blocked from the start: it reads it at a safe
+/// children call `setsid`), and a name for `ps`. (It was forked to notice its parent's
+/// death at safe points only: `OnParentDeath::ExitAtSafePoints`.) A backend keeps SIGTERM blocked from the start: it reads it at a safe
 /// point (see [`backend`]), and one sent before it got there must not kill it.
 pub fn child_init(signals: &Signals, role: Role) {
     let keep_blocked: &[Signal] = match role {

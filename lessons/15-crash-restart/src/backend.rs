@@ -115,7 +115,7 @@ fn die_in_the_middle(
 
 /// Waits, as an idle session does, for SIGTERM (PostgreSQL's `die`: "terminating connection
 /// due to administrator command", exit 1) or for the postmaster's death (EOF on the pipe
-/// whose write end only the postmaster holds; exit 1 too).
+/// whose write end only the postmaster holds, or sooner its death signal; exit 1 too).
 fn idle_until_told(alive_watch: &OwnedFd) -> Result<String> {
     let sigterm = Signals::block(&[Signal::SIGTERM])?; // blocked since fork
     loop {
@@ -130,7 +130,8 @@ fn idle_until_told(alive_watch: &OwnedFd) -> Result<String> {
         if sigterm.take()?.is_some() {
             return Ok("terminating connection due to administrator command".into());
         }
-        if fds[1].any().unwrap_or(false) && read(alive_watch.as_fd(), &mut [0; 1]) == Ok(0) {
+        let eof = || read(alive_watch.as_fd(), &mut [0; 1]) == Ok(0);
+        if common::parent_death::parent_gone() || (fds[1].any().unwrap_or(false) && eof()) {
             return Ok("terminating connection due to unexpected postmaster exit".into());
         }
     }
@@ -160,6 +161,13 @@ fn run_checkpoint(requests: &OwnedFd, dir: &Path) -> Result<()> {
     write(requests, &[CHECKPOINT]).map_err(Error::sys("write"))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while ControlFile::read(dir)?.checkpoints == before {
+        // A wait is where a backend notices the postmaster's death (WL_EXIT_ON_PM_DEATH):
+        // the checkpointer it waits for has noticed it too, and will never answer.
+        if common::parent_death::parent_gone() {
+            return Err(Error::Failed(
+                "terminating connection due to unexpected postmaster exit".into(),
+            ));
+        }
         if Instant::now() > deadline {
             return Err(Error::Failed(
                 "CHECKPOINT: no checkpoint completed within 10 s".into(),

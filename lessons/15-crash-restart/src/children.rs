@@ -10,7 +10,7 @@ use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use common::{Child, Error, Result, Signals, fork_child, parent};
+use common::{Child, Error, OnParentDeath, Result, Signals, fork_child_with, parent};
 use l14_mini_postmaster::processes::{bgwriter, checkpointer, walwriter};
 use l15_crash_restart::notebook::{Crash, Notebook};
 use l15_crash_restart::{Role, install_quickdie};
@@ -87,7 +87,7 @@ pub fn fork_the_children(
     roles.extend((1..=workers).map(Role::Backend));
     let mut children = Vec::new();
     for role in roles {
-        let child = fork_child(|| {
+        let child = fork_child_with(OnParentDeath::ExitAtSafePoints, || {
             if child_init(signals, role).is_err() {
                 return 1;
             }

@@ -1,8 +1,9 @@
 //! Scene 2: the postmaster itself is killed. The lesson forks a postmaster, kills it with
 //! SIGKILL while its children work, and reaps the orphans, which it receives as a child
-//! subreaper. They notice the death through pipes whose write ends only the postmaster held,
-//! and leave; its lock file and its interlock segment stay behind, for the next start to
-//! find stale.
+//! subreaper. They notice the death by the signal each asked for (`PR_SET_PDEATHSIG`, see
+//! `common::parent_death`) or by the end-of-file of pipes whose write ends only the
+//! postmaster held, where they wait, and leave; its lock file and its interlock segment stay
+//! behind, for the next start to find stale.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -72,8 +73,9 @@ pub fn postmaster_killed(dir: &Path, options: &Options) -> Result<()> {
         parent!("  {role} (child pid {pid}) {exit}");
     }
     parent!(
-        "(the writers saw EOF on their pipes at once; the backends finished their work, \
-         then saw EOF while idle; the checkpointer, once the backends had closed its pipe)"
+        "(each at a safe point: the death signal, SIGPWR, woke the background processes in \
+         their waits at once; a backend went on committing and noticed it when it next \
+         waited: for a checkpoint, or idle)"
     );
     let text = read_lock_file(dir)?.unwrap_or_default();
     let pid_file = l07_postgres_hybrid::PidFile::parse(&text)

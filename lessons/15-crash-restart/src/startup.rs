@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use common::{Error, Result, Signals, child, fork_child, parent};
+use common::{Error, OnParentDeath, Result, Signals, child, fork_child_with, parent};
 use l14_mini_postmaster::storage::{ControlFile, DbState};
 use l15_crash_restart::check::check;
 use l15_crash_restart::recovery::startup_process;
@@ -26,7 +26,7 @@ pub fn run_the_startup_process(
 ) -> Result<bool> {
     let crashed = ControlFile::read(dir)?.state != DbState::ShutDown;
     let pool = shmem.pool()?;
-    let startup = fork_child(|| {
+    let startup = fork_child_with(OnParentDeath::ExitAtSafePoints, || {
         if child_init(signals, Role::Startup).is_err() {
             return 1;
         }

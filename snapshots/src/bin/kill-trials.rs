@@ -392,13 +392,17 @@ fn orphans_gone(limit: Duration) -> Result<(), String> {
             return Ok(());
         }
         if start.elapsed() > limit {
+            // Where each sleeps, before they are killed: the kernel function (wchan).
+            let names: Vec<String> = alive
+                .iter()
+                .map(|(pid, name)| {
+                    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan"));
+                    format!("{name} ({pid}, in {})", wchan.unwrap_or_default())
+                })
+                .collect();
             for (pid, _) in &alive {
                 let _ = kill(*pid, Signal::SIGKILL);
             }
-            let names: Vec<String> = alive
-                .iter()
-                .map(|(pid, name)| format!("{name} ({pid})"))
-                .collect();
             return Err(format!("still alive after {limit:?}: {}", names.join(", ")));
         }
         std::thread::sleep(Duration::from_millis(2));
