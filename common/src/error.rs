@@ -73,7 +73,12 @@ pub fn main<Args: clap::Parser>(lesson: impl FnOnce(Args) -> Result<()>) -> Exit
         let _ = writeln!(std::io::stderr(), "error: {}", crate::panic_message(info));
     }));
 
-    let args = match Args::try_parse() {
+    // A negative number is a value to judge ("--bytes -1": at least 1), not an unknown option.
+    let command = allow_negative_numbers(Args::command());
+    let args = match command
+        .try_get_matches()
+        .and_then(|mut matches| Args::from_arg_matches_mut(&mut matches))
+    {
         Ok(args) => args,
         Err(err) => return usage_error(err),
     };
@@ -99,25 +104,79 @@ pub fn positive(text: &str) -> Result<u64, String> {
 /// A clap value parser for a bounded count or size: a whole number from 1 to `MAX`.
 /// (`value_parser = common::up_to::<64>`)
 pub fn up_to<const MAX: u64>(text: &str) -> Result<u64, String> {
+    within::<1, MAX>(text)
+}
+
+/// A clap value parser for a whole number from `MIN` to `MAX`.
+/// (`value_parser = common::within::<2, 64>`)
+pub fn within<const MIN: u64, const MAX: u64>(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
-        Ok(n) if (1..=MAX).contains(&n) => Ok(n),
-        _ => Err(format!("expected a whole number from 1 to {MAX}")),
+        Ok(n) if (MIN..=MAX).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number from {MIN} to {MAX}")),
     }
+}
+
+/// A clap value parser for a whole number that the lesson checks itself (with a message
+/// that says why a value is too small or too big).
+pub fn whole_number(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .map_err(|_| "expected a whole number (digits only)".into())
+}
+
+/// The command and each of its subcommands, letting values start with `-`.
+fn allow_negative_numbers(command: clap::Command) -> clap::Command {
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .collect();
+    let mut command = command.allow_negative_numbers(true);
+    for name in names {
+        command = command.mut_subcommand(name, allow_negative_numbers);
+    }
+    command
 }
 
 /// `--help` and `--version` print in full and succeed; any other parse error is cut to its
 /// first line (clap's own words: what was wrong) plus a pointer to `--help`.
 fn usage_error(err: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(
-        err.kind(),
-        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-    ) {
-        let _ = err.print();
-        return ExitCode::SUCCESS;
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        // clap cannot say which argument it was: find it.
+        ErrorKind::InvalidUtf8 => eprintln!("{}", not_utf8(std::env::args_os().skip(1))),
+        _ => eprintln!("{}", one_line(&err.to_string())),
     }
-    eprintln!("{}", one_line(&err.to_string()));
     ExitCode::from(2)
+}
+
+/// The error for an argument that is not UTF-8 text, naming the option it was given to.
+fn not_utf8(args: impl Iterator<Item = std::ffi::OsString>) -> String {
+    let mut option = None;
+    for arg in args {
+        let Some(text) = arg.to_str() else {
+            let bytes = arg.as_encoded_bytes();
+            // `--name=value`: the option is the part before '=' (itself ASCII, if it is one).
+            let inline = bytes
+                .starts_with(b"--")
+                .then(|| bytes.iter().position(|&b| b == b'='))
+                .flatten()
+                .map(|at| String::from_utf8_lossy(&bytes[..at]).into_owned());
+            return match inline.or(option) {
+                Some(name) => {
+                    format!("error: the value given to {name} is not UTF-8 text (see --help)")
+                }
+                None => format!(
+                    "error: the argument {:?} is not UTF-8 text (see --help)",
+                    arg
+                ),
+            };
+        };
+        option = text.starts_with('-').then(|| text.to_string());
+    }
+    "error: an argument is not UTF-8 text (see --help)".into()
 }
 
 /// The first paragraph of clap's message on one line: usually one line already, but a
@@ -143,6 +202,26 @@ mod tests {
     struct Args {
         #[arg(long, value_parser = positive)]
         pages: u64,
+    }
+
+    #[test]
+    fn the_argument_that_is_not_utf8_is_named() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || OsString::from_vec(b"\xff".to_vec());
+        let args = |list: Vec<OsString>| not_utf8(list.into_iter());
+        assert_eq!(
+            args(vec!["--size".into(), bad()]),
+            "error: the value given to --size is not UTF-8 text (see --help)"
+        );
+        assert_eq!(
+            args(vec![OsString::from_vec(b"--dir=\xff".to_vec())]),
+            "error: the value given to --dir is not UTF-8 text (see --help)"
+        );
+        assert_eq!(
+            args(vec!["create".into(), bad()]),
+            "error: the argument \"\\xFF\" is not UTF-8 text (see --help)"
+        );
     }
 
     #[test]

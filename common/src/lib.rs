@@ -23,7 +23,7 @@ pub mod parent_death;
 mod pause;
 mod signals;
 
-pub use error::{Error, Result, main, positive, up_to};
+pub use error::{Error, Result, main, positive, up_to, whole_number, within};
 pub use fork::{Child, Exit, OnParentDeath, fork_child, fork_child_with, thread_count};
 pub use harness::run_tests;
 pub use pause::{Wake, pause, wait_for_input};

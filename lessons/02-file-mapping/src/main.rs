@@ -32,7 +32,7 @@ const LESSON: &str = env!("CARGO_PKG_NAME");
 #[command(version)]
 struct Args {
     /// Size of the file in bytes: at least 6 (the words the lesson writes), at most 1 GiB.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 5000, value_parser = common::whole_number)]
     size: u64,
 
     /// An existing directory to make the lesson's temporary directory in. The default is on

@@ -25,11 +25,13 @@ use l11_lwlock::{
 #[command(version)]
 struct Args {
     /// Readers in step 5: they keep reading until the writers are done.
-    #[arg(long, value_name = "N", default_value_t = 3, value_parser = common::positive)]
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = common::up_to::<{ MAX_WORKERS as u64 }>)]
     readers: u64,
 
     /// Writers in step 5.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = common::positive)]
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = common::up_to::<{ MAX_WORKERS as u64 }>)]
     writers: u64,
 
     /// Transfers per writer in step 5, and lock-increment-unlock rounds per process in

@@ -17,6 +17,7 @@ fn bad_input() {
         cargo_bin!("l11-lwlock"),
         &[
             (&["--readers", "0"], 2),
+            (&["--readers", "18446744073709551615"], 2),
             (&["--readers", "60", "--writers", "5"], 2),
             (&["--workers", "65"], 2),
             (&["--iterations", "lots"], 2),

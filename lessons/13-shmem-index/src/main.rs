@@ -31,7 +31,7 @@ struct Args {
 
     /// Processes in the late-creation race.
     #[arg(long, value_name = "N", default_value_t = 4,
-          value_parser = clap::value_parser!(u64).range(2..=l08_races::MAX_WORKERS as u64))]
+          value_parser = common::within::<2, { l08_races::MAX_WORKERS as u64 }>)]
     workers: u64,
 }
 

@@ -17,8 +17,9 @@ fn bad_input() {
             (&["--size", "1000"], 2),
             (&["--size", "lots"], 2),
             (&["--size", "0"], 2),
-            (&["--workers", "0"], 2),
+            (&["--workers", "1"], 2),
             (&["--workers", "65"], 2),
+            (&["--workers", "-1"], 2),
         ],
     );
     snapshots::settings().bind(|| insta::assert_snapshot!("l13-shmem-index-errors", stdout));

@@ -17,8 +17,12 @@ use nix::unistd::Pid;
 /// `ipcs -m` and /proc/PID/maps show of it. Exit status 3 when none runs.
 pub fn status(dir: &Path) -> Result<()> {
     if !dir.is_dir() {
+        let what = match dir.exists() {
+            true => "not a directory",
+            false => "no such directory",
+        };
         return Err(Error::Usage(format!(
-            "{}: no such directory; give the path of an existing directory",
+            "{}: {what}; give the path of an existing directory",
             dir.display()
         )));
     }

@@ -83,6 +83,7 @@ fn bad_input() {
             (&["--buffers", "1025"], 2),
             (&["start", "/nonexistent/l14"], 2),
             (&["status", "/nonexistent/l14"], 2),
+            (&["status", "Cargo.toml"], 2),
             (&["status", "/nonexistent/l14", "--workers", "8"], 2),
         ],
     );
