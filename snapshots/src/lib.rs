@@ -31,6 +31,7 @@
 //! | `the 2 usable CPUs`          | `the [CPUS] usable CPUs` |
 //! | `reads 9835, not 20000`      | `reads [COUNT], not 20000` |
 //! | `lost 9835 of 20000 updates` | `lost [COUNT] of 20000 updates` |
+//! | `all done after 3 races`     | `all done after [RACES]` |
 //! | `yet 5035 of 315171 audits`  | `yet [COUNT] of [COUNT] audits` |
 //! | `semid 32768`                | `semid [SEMID]`        |
 //! | `alone 1.0×, 4 processes 24×` | `alone [RATIO], 4 processes [RATIO]` |
@@ -102,6 +103,8 @@ const FILTERS: &[(&str, &str)] = &[
     // an auditor's looks caught an invariant broken.
     (r"\bthe \d+ usable CPUs?\b", "the [CPUS] usable CPUs"),
     (r"\breads \d+, not (\d+)\b", "reads [COUNT], not $1"),
+    // How many races it took to see a lost update or a torn read (lesson 08's race_until).
+    (r"\bafter \d+ races?\b", "after [RACES]"),
     (
         r"\blost \d+ of (\d+) updates\b",
         "lost [COUNT] of $1 updates",

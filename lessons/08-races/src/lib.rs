@@ -343,6 +343,30 @@ struct AuditLog {
     torn: AtomicU64,
 }
 
+// ANCHOR: race_until
+/// The most races [`race_until`] runs before it gives up.
+pub const MAX_RACES: u32 = 50;
+
+/// Runs `race` until `shows` finds what the race is meant to show in its outcome, at most
+/// [`MAX_RACES`] times; returns the last outcome and how many races ran. A race shows a
+/// lost update or a torn read only if two processes run at the same moment. On an idle
+/// machine with two CPUs they do; on a busy one the scheduler may give each its CPU in turn,
+/// and a race in which nobody overlapped shows nothing, though nothing in it was correct.
+pub fn race_until<T>(
+    mut race: impl FnMut() -> Result<T>,
+    shows: impl Fn(&T) -> bool,
+) -> Result<(T, u32)> {
+    let mut races = 1;
+    loop {
+        let outcome = race()?;
+        if shows(&outcome) || races == MAX_RACES {
+            return Ok((outcome, races));
+        }
+        races += 1;
+    }
+}
+// ANCHOR_END: race_until
+
 // ANCHOR: transfer_and_audit
 /// `transferers` processes each make `iterations` transfers of 1 from `a` (which starts
 /// with all the money) to `b`, while one more process, the auditor, checks `a + b` again
