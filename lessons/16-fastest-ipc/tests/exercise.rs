@@ -217,7 +217,11 @@ struct Verdict {
 /// of 4 KiB in pieces of random sizes; the consumer checks every byte.
 fn a_producer_and_a_consumer_process_agree_on_every_byte() {
     const TOTAL: u64 = 16 << 20;
-    const PATIENCE: u32 = 20; // seconds; the transfer takes well under one
+    // Seconds a side may go without moving a byte before it is taken to wait for ever. The
+    // whole transfer takes well under one on an idle machine; on a busy one each side may
+    // get its CPU only now and then, so the clock restarts whenever a side makes progress:
+    // only a side that is really stuck (the other never publishes) runs out of it.
+    const PATIENCE: u32 = 20;
     let ring = Ring::new(4096).unwrap();
     let verdict = Shared::<Verdict>::new().unwrap();
     // SAFETY: zeroed atomics in a live mapping, used by every process only atomically.
@@ -232,7 +236,10 @@ fn a_producer_and_a_consumer_process_agree_on_every_byte() {
                 let want = (random_u64() % 3000 + 1).min(TOTAL - sent) as usize;
                 match push(&ring, &all[sent as usize..sent as usize + want]) {
                     0 => wait_a_little(&mut waited),
-                    pushed => (sent, waited) = (sent + pushed as u64, 0),
+                    pushed => {
+                        (sent, waited) = (sent + pushed as u64, 0);
+                        nix::unistd::alarm::set(PATIENCE);
+                    }
                 }
             }
         } else {
@@ -245,6 +252,7 @@ fn a_producer_and_a_consumer_process_agree_on_every_byte() {
                     continue;
                 }
                 waited = 0;
+                nix::unistd::alarm::set(PATIENCE);
                 let piece = &all[received as usize..received as usize + popped];
                 let wrong = (0..popped).find(|&i| out[i] != piece[i]);
                 if let (Some(i), 0) = (wrong, verdict.first_wrong.load(Ordering::Relaxed)) {
@@ -279,8 +287,8 @@ fn a_producer_and_a_consumer_process_agree_on_every_byte() {
     if let Err(err) = raced {
         let text = err.to_string();
         let why = if text.contains("SIGALRM") {
-            "one side waited for ever: does push publish the new head, and pop the new tail, \
-             once its copy is done (store with Release)?"
+            "one side moved no byte for 20 s, waiting for the other: does push publish the \
+             new head, and pop the new tail, once its copy is done (store with Release)?"
         } else if text.contains("101") {
             "push or pop panicked in a forked process (its message is above)"
         } else {
