@@ -33,29 +33,9 @@ fn bad_input() {
 /// signal into an error, and the segment's guard removes it on the way out.
 #[test]
 fn ctrl_c_while_paused_leaves_no_segment() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
     let tmp = tempfile::tempdir().unwrap();
-    let mut lesson = Command::new(cargo_bin!("l05-sysv-segments"))
-        .arg("--pause")
-        .env("TMPDIR", tmp.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (lesson, _sweep) = paused(tmp.path());
     let pid = lesson.id() as i32;
-    let _sweep = Sweep(pid);
-    let mut stdout = BufReader::new(lesson.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("[paused]") {
-        line.clear();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "the lesson never paused"
-        );
-    }
     let created = || {
         l05_sysv_segments::proc_sysvipc_shm()
             .unwrap()
@@ -84,29 +64,9 @@ fn ctrl_c_while_paused_leaves_no_segment() {
 /// killed run's mark, removes the segment that run created, and says so.
 #[test]
 fn the_next_run_removes_what_a_killed_run_left() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
     let tmp = tempfile::tempdir().unwrap();
-    let mut lesson = Command::new(cargo_bin!("l05-sysv-segments"))
-        .arg("--pause")
-        .env("TMPDIR", tmp.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut lesson, _sweep) = paused(tmp.path());
     let pid = lesson.id() as i32;
-    let _sweep = Sweep(pid);
-    let mut stdout = BufReader::new(lesson.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.starts_with("[paused]") {
-        line.clear();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "the lesson never paused"
-        );
-    }
     lesson.kill().unwrap(); // SIGKILL
     lesson.wait().unwrap();
     let left: Vec<i64> = l05_sysv_segments::proc_sysvipc_shm()
@@ -121,7 +81,7 @@ fn the_next_run_removes_what_a_killed_run_left() {
         "kill -9 leaves the segment (nothing can run)"
     );
 
-    let next = Command::new(cargo_bin!("l05-sysv-segments"))
+    let next = std::process::Command::new(cargo_bin!("l05-sysv-segments"))
         .env("TMPDIR", tmp.path())
         .output()
         .unwrap();
@@ -144,6 +104,33 @@ fn the_next_run_removes_what_a_killed_run_left() {
         0,
         "a creator mark is left in TMPDIR"
     );
+}
+
+/// The lesson with `--pause` and `tmp` as its TMPDIR, once it has paused after step 2 (its
+/// segment exists), and a guard that removes its segments when the test ends.
+fn paused(tmp: &std::path::Path) -> (std::process::Child, Sweep) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut lesson = Command::new(cargo_bin!("l05-sysv-segments"))
+        .arg("--pause")
+        .env("TMPDIR", tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sweep = Sweep(lesson.id() as i32);
+    let mut stdout = BufReader::new(lesson.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("[paused]") {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the lesson never paused"
+        );
+    }
+    (lesson, sweep)
 }
 
 /// Removes every segment process `0` created, when the test ends, passed or failed: a

@@ -151,30 +151,15 @@ fn trial_lesson(
     trials: usize,
     random: &mut Random,
 ) -> usize {
-    let scratch = tempfile::tempdir().expect("a temporary directory");
-    let dir = scratch.path().join("tmp");
-    std::fs::create_dir(&dir).expect("mkdir");
-    let run = Run {
-        binary,
-        dir: &dir,
-        commands,
-        log: scratch.path().join("log"),
+    let run = Run::new(binary, lesson, commands);
+    let (label, dir) = (&run.label, &run.dir);
+    let (window, left_by_a_normal_run) = match run.first() {
+        Ok(first) => first,
+        Err(err) => {
+            println!("FAIL {label}: {err}");
+            return trials;
+        }
     };
-    let label = format!("{lesson} {}", commands[0].join(" "))
-        .trim()
-        .replace("{dir}", "DIR");
-
-    let started = Instant::now();
-    if let Err(err) = run.normal() {
-        println!("FAIL {label}: its normal run failed: {err}");
-        return trials;
-    }
-    let window = started.elapsed();
-    let left_by_a_normal_run = listing(&dir);
-    if let Err(err) = nothing_left(&dir, &left_by_a_normal_run) {
-        println!("FAIL {label}: a normal run left {err}");
-        return trials;
-    }
 
     let (mut failed, mut slowest) = (0, Duration::ZERO);
     for trial in 0..trials {
@@ -187,7 +172,7 @@ fn trial_lesson(
                 run.normal()
             })
             .and_then(|said| {
-                nothing_left(&dir, &left_by_a_normal_run)?;
+                nothing_left(dir, &left_by_a_normal_run)?;
                 Ok(said)
             });
         match outcome {
@@ -198,7 +183,7 @@ fn trial_lesson(
             Err(err) => {
                 failed += 1;
                 println!("FAIL {label}: {how:?} after {after:?}: {err}");
-                clean_up(&dir, &left_by_a_normal_run);
+                clean_up(dir, &left_by_a_normal_run);
             }
         }
     }
@@ -212,23 +197,15 @@ fn trial_lesson(
 /// Kills the first command of a lesson's run at its N-th `call`, for every N; returns how
 /// many of those trials failed.
 fn trial_each_call(binary: &Path, lesson: &str, commands: &[&[&str]], call: &str) -> usize {
-    let scratch = tempfile::tempdir().expect("a temporary directory");
-    let dir = scratch.path().join("tmp");
-    std::fs::create_dir(&dir).expect("mkdir");
-    let run = Run {
-        binary,
-        dir: &dir,
-        commands,
-        log: scratch.path().join("log"),
+    let run = Run::new(binary, lesson, commands);
+    let (label, dir) = (&run.label, &run.dir);
+    let left_by_a_normal_run = match run.first() {
+        Ok((_, left)) => left,
+        Err(err) => {
+            println!("FAIL {label}: {err}");
+            return 1;
+        }
     };
-    let label = format!("{lesson} {}", commands[0].join(" "))
-        .trim()
-        .replace("{dir}", "DIR");
-    if let Err(err) = run.normal() {
-        println!("FAIL {label}: its normal run failed: {err}");
-        return 1;
-    }
-    let left_by_a_normal_run = listing(&dir);
     let mut failed = 0;
     for n in 1.. {
         let mut traced = Command::new("strace");
@@ -262,11 +239,11 @@ fn trial_each_call(binary: &Path, lesson: &str, commands: &[&[&str]], call: &str
         };
         let checked = orphans_gone(ORPHAN_LIMIT)
             .and_then(|()| run.normal())
-            .and_then(|_| nothing_left(&dir, &left_by_a_normal_run));
+            .and_then(|_| nothing_left(dir, &left_by_a_normal_run));
         if let Err(err) = checked {
             failed += 1;
             println!("FAIL {label}: killed at {call} number {n}: {err}");
-            clean_up(&dir, &left_by_a_normal_run);
+            clean_up(dir, &left_by_a_normal_run);
         }
         if !killed {
             println!(
@@ -280,20 +257,50 @@ fn trial_each_call(binary: &Path, lesson: &str, commands: &[&[&str]], call: &str
     unreachable!()
 }
 
+/// A lesson's runs, all in one temporary directory of their own (their TMPDIR).
 struct Run<'a> {
     binary: &'a Path,
-    dir: &'a Path,
     commands: &'a [&'a [&'a str]],
+    /// "l06-keys-and-strangers create DIR": the lesson and its first command.
+    label: String,
+    dir: PathBuf,
     log: PathBuf,
+    _scratch: tempfile::TempDir,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    fn new(binary: &'a Path, lesson: &str, commands: &'a [&'a [&'a str]]) -> Run<'a> {
+        let scratch = tempfile::tempdir().expect("a temporary directory");
+        let dir = scratch.path().join("tmp");
+        std::fs::create_dir(&dir).expect("mkdir");
+        let label = format!("{lesson} {}", commands[0].join(" "));
+        Run {
+            binary,
+            commands,
+            label: label.trim().replace("{dir}", "DIR"),
+            dir,
+            log: scratch.path().join("log"),
+            _scratch: scratch,
+        }
+    }
+
+    /// The first, normal run: how long it took, and what it left in its directory (what
+    /// every later run may leave), after checking that it left nothing else.
+    fn first(&self) -> Result<(Duration, BTreeSet<PathBuf>), String> {
+        let started = Instant::now();
+        self.normal()
+            .map_err(|err| format!("its normal run failed: {err}"))?;
+        let took = started.elapsed();
+        let left = listing(&self.dir);
+        nothing_left(&self.dir, &left).map_err(|err| format!("a normal run left {err}"))?;
+        Ok((took, left))
+    }
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(self.binary);
         let dir = self.dir.to_str().expect("a UTF-8 path");
         command
             .args(args.iter().map(|arg| arg.replace("{dir}", dir)))
-            .env("TMPDIR", self.dir)
+            .env("TMPDIR", &self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&self.log).expect("log file"))
