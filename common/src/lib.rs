@@ -12,12 +12,14 @@
 //!   is an error that cleans up, not a death that leaks.
 //! - [`on_signal::Remove`]: what the kernel would keep after a SIGINT, SIGTERM or SIGHUP
 //!   (a System V segment or semaphore set, a file) is removed by the signal's handler.
+//! - [`marks`]: files in `$TMPDIR` by which the next run finds what a `kill -9` left.
 //! - [`Signals`]: signals blocked and read from a signalfd, the way a postmaster sleeps
 //!   until a child ends or it is told to stop.
 
 mod error;
 mod fork;
 mod harness;
+pub mod marks;
 pub mod on_signal;
 pub mod parent_death;
 mod pause;

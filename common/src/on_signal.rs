@@ -13,7 +13,6 @@
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::Once;
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, Ordering};
 
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
@@ -126,34 +125,33 @@ fn register(kind: u8, id: i32, path: Option<&Path>) -> Result<Remove> {
     )))
 }
 
-/// Installs the handler for SIGINT, SIGTERM and SIGHUP, once. A signal this process was
-/// told to ignore (`nohup`, a background job of a script) stays ignored.
+/// Installs the handler for SIGINT, SIGTERM and SIGHUP where it is not installed yet. A
+/// signal this process was told to ignore (`nohup`, or a background job of a script, which
+/// starts with SIGINT ignored) stays ignored: then it cannot end the process either.
 fn install_handler() -> Result<()> {
-    static INSTALLED: Once = Once::new();
-    let mut failed = None;
-    INSTALLED.call_once(|| {
-        let action = SigAction::new(
-            SigHandler::Handler(remove_and_die),
-            SaFlags::empty(),
-            SigSet::all(),
-        );
-        for signal in STOPPING {
-            // SAFETY: the handler makes only async-signal-safe calls (shmctl, semctl,
-            // unlink, rmdir, getpid, signal, raise).
-            match unsafe { sigaction(signal, &action) } {
-                Ok(old) if matches!(old.handler(), SigHandler::SigIgn) => {
-                    // SAFETY: puts back the action that was there.
-                    let _ = unsafe { sigaction(signal, &old) };
-                }
-                Ok(_) => {}
-                Err(errno) => failed = Some(errno),
-            }
+    let ours = SigAction::new(
+        SigHandler::Handler(remove_and_die),
+        SaFlags::empty(),
+        SigSet::all(),
+    );
+    for signal in STOPPING {
+        // SAFETY: a zeroed sigaction is a valid buffer for the kernel to fill; a null new
+        // action only reads the current one.
+        let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::sigaction(signal as libc::c_int, std::ptr::null(), &mut now) } != 0 {
+            return Err(Error::sys("sigaction")(nix::errno::Errno::last()));
         }
-    });
-    match failed {
-        Some(errno) => Err(Error::sys("sigaction")(errno)),
-        None => Ok(()),
+        let handler = now.sa_sigaction;
+        if handler == libc::SIG_IGN || handler == remove_and_die as *const () as libc::sighandler_t
+        {
+            continue;
+        }
+        // SAFETY: the handler makes only async-signal-safe calls (shmctl, semctl, unlink,
+        // rmdir, getpid, signal, raise).
+        unsafe { sigaction(signal, &ours) }.map_err(Error::sys("sigaction"))?;
     }
+    Ok(())
 }
 
 extern "C" fn remove_and_die(signal: libc::c_int) {

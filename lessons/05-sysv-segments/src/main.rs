@@ -11,7 +11,7 @@
 use clap::Parser;
 use common::{Error, Result, child, fork_child, parent, section};
 use l01_mmap::{listed_mapping, page_size};
-use l05_sysv_segments::leftovers::{CreatorMark, remove_left_by_killed_runs};
+use l05_sysv_segments::leftovers::{mark, remove_left_by_killed_runs};
 use l05_sysv_segments::{
     Attachment, IPC_PRIVATE, SHM_DEST, Segment, attach, limits, proc_entry, stat,
 };
@@ -42,7 +42,7 @@ fn run(args: Args) -> Result<()> {
     for removed in remove_left_by_killed_runs(LESSON)? {
         eprintln!("{LESSON}: {removed}");
     }
-    let _mark = CreatorMark::make(LESSON)?;
+    let _mark = mark(LESSON)?;
     let segment = create(args.size)?;
     let attachment = attach_and_look(&segment)?;
     pause(args.pause, segment.id())?;

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 use common::{Error, Result};
 pub use l05_sysv_segments::Key;
-use l05_sysv_segments::leftovers::{CreatorMark, remove_left_by_killed_runs};
+use l05_sysv_segments::leftovers::{mark, remove_left_by_killed_runs};
 use l05_sysv_segments::{Attachment, IPC_PRIVATE, Segment, attach, find, remove};
 use nix::errno::Errno;
 
@@ -374,7 +374,7 @@ pub fn create_from(
     for removed in remove_left_by_killed_runs(CREATING)? {
         eprintln!("{program}: {removed}");
     }
-    let mark = CreatorMark::make(CREATING)?;
+    let mark = mark(CREATING)?;
     let mut key = first_key;
     for _ in 0..MAX_PROBES {
         // IPC_EXCL: a new segment or an error, never somebody else's existing one.

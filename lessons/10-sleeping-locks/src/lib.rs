@@ -21,6 +21,7 @@ use std::ops::Deref;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::marks::Mark;
 use common::on_signal::Remove;
 use common::parent_death::{leave_if_orphaned_too_long, lock_wait_nap};
 use common::{Error, Result};
@@ -466,6 +467,8 @@ pub struct SysVSemaphore {
     creator: Pid,
     /// Removes the set if a signal ends the process before `Drop` can.
     on_signal: Option<Remove>,
+    /// Says, until the set is gone, that this process made it (dropped last).
+    _mark: Mark,
 }
 
 impl SysVSemaphore {
@@ -479,12 +482,13 @@ impl SysVSemaphore {
         for removed in set_keys::remove_left_by_killed_runs()? {
             eprintln!("{program}: {removed}");
         }
-        let key = set_keys::next_key().ok_or_else(|| {
+        let (n, key) = set_keys::next_key().ok_or_else(|| {
             Error::Failed(format!(
                 "one process may make {} semaphore sets",
                 set_keys::SETS_PER_PROCESS
             ))
         })?;
+        let mark = Mark::make(set_keys::MARK, Some(n))?; // before the set: see set_keys
         let flags = libc::IPC_CREAT | libc::IPC_EXCL | 0o600;
         // SAFETY: semget takes plain integers and touches no memory of ours.
         let semget = |flags| check_errno("semget", unsafe { libc::semget(key, 1, flags) });
@@ -509,6 +513,7 @@ impl SysVSemaphore {
             key,
             creator: getpid(),
             on_signal: None,
+            _mark: mark,
         };
         set.on_signal = Some(Remove::semaphore_set(semid)?); // on error, Drop removes it
         Ok(set)
@@ -591,16 +596,16 @@ impl SysVSemaphore {
     /// `semop` on it wake with `EIDRM`.
     pub fn remove(mut self) -> Result<()> {
         drop(self.on_signal.take());
-        let semid = self.semid;
-        std::mem::forget(self);
-        remove(semid)
+        let removed = remove(self.semid);
+        self.semid = -1; // removed (or not ours to retry): Drop now only drops the mark
+        removed
     }
 }
 
 impl Drop for SysVSemaphore {
     fn drop(&mut self) {
         // A forked child that dropped its copy must not remove its parent's set.
-        if getpid() == self.creator {
+        if getpid() == self.creator && self.semid >= 0 {
             drop(self.on_signal.take());
             let _ = remove(self.semid);
         }

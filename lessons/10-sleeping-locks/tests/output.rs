@@ -5,7 +5,12 @@ use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 
 #[test]
 fn story() {
-    let output = cargo_bin_cmd!("l10-sleeping-locks").output().unwrap();
+    // A TMPDIR of its own: the marks of other runs' semaphore sets are not its to clean up.
+    let tmp = tempfile::tempdir().unwrap();
+    let output = cargo_bin_cmd!("l10-sleeping-locks")
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
     // Whatever happened, the semaphore set the run printed must be gone (and is removed
     // here if it is not, so that a failing run leaves nothing behind).
     let leftovers =

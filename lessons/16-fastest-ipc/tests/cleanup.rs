@@ -32,6 +32,10 @@ fn killed_while_armed(signal: Signal) {
     let semid: &AtomicI32 = unsafe { &*semid.as_ptr() };
     semid.store(-1, Ordering::Relaxed); // no set yet (0 is a valid id)
     let child = fork_child(|| {
+        // As in a terminal: a test run in the background of a script starts with SIGINT
+        // ignored, and the cleanup leaves an ignored signal ignored (it ends nothing then).
+        // SAFETY: sets the default action; no handler of ours is replaced.
+        unsafe { libc::signal(signal as libc::c_int, libc::SIG_DFL) };
         let set = SysVSemaphore::create().unwrap();
         semid.store(set.id(), Ordering::Release);
         raise(signal).unwrap();

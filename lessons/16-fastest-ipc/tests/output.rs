@@ -35,6 +35,7 @@ fn story() {
         let output = cargo_bin_cmd!("l16-fastest-ipc")
             .args(["--quick", "--svg"])
             .arg(&chart)
+            .env("TMPDIR", dir.path()) // its own: other runs' leftovers are not its to clean
             .output()
             .unwrap();
         let stdout = snapshots::success(&output);
@@ -76,8 +77,10 @@ fn json_holds_every_table() {
     let _turn = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let tmp = tempfile::tempdir().unwrap(); // as in `story`
     let output = cargo_bin_cmd!("l16-fastest-ipc")
         .args(["--quick", "--json"])
+        .env("TMPDIR", tmp.path())
         .output()
         .unwrap();
     let stdout = snapshots::success(&output);
