@@ -119,6 +119,9 @@ pub enum OnParentDeath {
     ExitAtOnce,
     /// Only note it, for the child to read at its safe points: a postmaster's children.
     ExitAtSafePoints,
+    /// Be sent this signal instead, to act on as it always does: a postmaster forked by a
+    /// lesson takes SIGINT, its fast shutdown, and leaves nothing behind.
+    Send(Signal),
 }
 
 /// [`fork_child`], with the child's answer to its parent's death chosen before it runs a
@@ -146,10 +149,14 @@ pub fn fork_child_with(
             reaped: false,
         }),
         ForkResult::Child => {
-            if on_parent_death == OnParentDeath::ExitAtSafePoints {
-                crate::parent_death::exit_at_safe_points();
+            match on_parent_death {
+                OnParentDeath::ExitAtOnce => crate::parent_death::watch(parent),
+                OnParentDeath::ExitAtSafePoints => {
+                    crate::parent_death::exit_at_safe_points();
+                    crate::parent_death::watch(parent);
+                }
+                OnParentDeath::Send(signal) => crate::parent_death::send_at_death(parent, signal),
             }
-            crate::parent_death::watch(parent);
             let status = panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or(101);
             let _ = std::io::stdout().flush();
             let _ = std::io::stderr().flush();

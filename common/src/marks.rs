@@ -34,10 +34,11 @@ impl Mark {
             Some(n) => format!("{prefix}.{}.{n}", getpid()),
         };
         let path = std::env::temp_dir().join(name);
+        let on_signal = Remove::file(&path)?; // first: a signal may come the moment it exists
         std::fs::write(&path, "")
             .map_err(|err| Error::Failed(format!("{}: {err}", path.display())))?;
         Ok(Mark {
-            _on_signal: Remove::file(&path)?,
+            _on_signal: on_signal,
             path,
             creator: getpid(),
         })

@@ -59,6 +59,15 @@ pub(crate) fn watch(parent: Pid) {
     }
 }
 
+/// In a child just forked by `parent`: be sent `signal` when the parent dies (and now, if
+/// it has died already), to act on as the child acts on it anyway.
+pub(crate) fn send_at_death(parent: Pid, signal: Signal) {
+    let _ = nix::sys::prctl::set_pdeathsig(signal);
+    if getppid() != parent {
+        let _ = nix::sys::signal::raise(signal);
+    }
+}
+
 /// From now on the parent's death only sets a flag, which this child reads with
 /// [`parent_gone`] at the points where it may stop (in each wait). Set before the child
 /// runs anything of its own, by `fork_child_with(OnParentDeath::ExitAtSafePoints, ..)`.

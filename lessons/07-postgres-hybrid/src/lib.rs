@@ -23,6 +23,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use common::on_signal::Remove;
 use common::{Error, Result};
 use l01_mmap::{Mapping, PG_MMAP_FLAGS, page_size};
 use l05_sysv_segments::remove;
@@ -271,12 +272,15 @@ impl PidFile {
 
 // ANCHOR: lockfile
 /// The lock file this process created; deleted when dropped, in this process only (a forked
-/// child holds a copy and must not delete its parent's lock).
+/// child holds a copy and must not delete its parent's lock), or by SIGINT, SIGTERM and
+/// SIGHUP (`common::on_signal`; a postmaster that reads those signals itself never meets
+/// that handler).
 #[derive(Debug)]
 pub struct LockFile {
     path: PathBuf,
     contents: PidFile,
     creator: Pid,
+    on_signal: Option<Remove>,
 }
 
 impl LockFile {
@@ -318,6 +322,7 @@ impl LockFile {
             Err(err) => return Err(err),
         }
         Ok(LockFile {
+            on_signal: Some(Remove::file(&path).map_err(std::io::Error::other)?),
             path,
             contents,
             creator: getpid(),
@@ -349,7 +354,8 @@ impl LockFile {
     }
 
     /// Deletes the file now, reporting failure (`Drop` can only ignore it).
-    pub fn delete(self) -> Result<()> {
+    pub fn delete(mut self) -> Result<()> {
+        drop(self.on_signal.take());
         let path = self.path.clone();
         std::mem::forget(self);
         std::fs::remove_file(&path)
@@ -360,6 +366,7 @@ impl LockFile {
 impl Drop for LockFile {
     fn drop(&mut self) {
         if getpid() == self.creator {
+            drop(self.on_signal.take());
             let _ = std::fs::remove_file(&self.path);
         }
     }

@@ -84,6 +84,8 @@ fn run(args: Args) -> Result<()> {
             // A directory of our own, always the same one: if a run is killed, the next run
             // finds what it left (a lock file, a segment) and cleans up, as PostgreSQL does.
             let dir = std::env::temp_dir().join("l07-postgres-hybrid");
+            // On Ctrl-C, removed once empty (after the lock file), like the line below.
+            let _on_signal = common::on_signal::Remove::directory(&dir)?;
             std::fs::create_dir_all(&dir)?;
             let outcome = start(&dir, &args.options, false, true);
             let _ = std::fs::remove_dir(&dir); // only if empty: no lock file left in it

@@ -11,6 +11,9 @@
 use std::fs::File;
 use std::os::fd::OwnedFd;
 
+use std::path::Path;
+
+use common::on_signal::Remove;
 use common::{Error, Result, child, fork_child, parent, section};
 use l01_mmap::{Mapping, listed_mapping};
 use l02_file_mapping::map_file;
@@ -36,6 +39,9 @@ fn posix_shared_memory() -> Result<()> {
     let name = format!("/{PREFIX}{}", std::process::id());
     let path = format!("/dev/shm{name}");
     let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL;
+    // On Linux the name is a file in /dev/shm, and unlinking it is shm_unlink: what the
+    // signal handler of `common::on_signal` does on Ctrl-C (registered before it exists).
+    let _on_signal = Remove::file(Path::new(&path))?;
     let fd = shm_open(name.as_str(), flags, Mode::from_bits_truncate(0o600))
         .map_err(Error::sys("shm_open"))?;
     let object = Unlinker(name.clone()); // shm_unlink on every way out

@@ -38,6 +38,9 @@ pub fn server_loop(
             }
             Signal::SIGTERM => shutdown_request(server, Shutdown::Smart)?,
             Signal::SIGINT => shutdown_request(server, Shutdown::Fast)?,
+            // The terminal is gone. PostgreSQL's postmaster rereads its configuration on
+            // SIGHUP (it runs detached from any terminal); ours has none, and it stops.
+            Signal::SIGHUP => shutdown_request(server, Shutdown::Fast)?,
             _ => {}
         }
     }

@@ -1,4 +1,4 @@
-//! The postmaster's signals. It blocks SIGCHLD, SIGTERM and SIGINT before it creates
+//! The postmaster's signals. It blocks SIGCHLD, SIGTERM, SIGINT and SIGHUP before it creates
 //! anything and reads them one at a time from a signalfd (`common::Signals`), in ordinary
 //! code: no signal handler runs in the middle of anything, and a Ctrl-C during start-up
 //! waits for the server loop instead of killing a half-made server. Every child undoes this
@@ -17,7 +17,12 @@ use crate::Role;
 /// reads them with `Signals::wait`. (PostgreSQL 16+ also does its work in `ServerLoop`;
 /// its handlers only set flags and its latch.)
 pub fn block() -> Result<Signals> {
-    Signals::block(&[Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT])
+    Signals::block(&[
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ])
 }
 
 /// In a child, first thing: the signal mask it had before the postmaster blocked them, no

@@ -138,6 +138,19 @@ pub struct ControlFile {
     pub checkpoints: u64,
 }
 
+/// The new control file a writer killed in the middle of [`ControlFile::write`] leaves
+/// behind (`pg_control` itself is whole, the old one). The postmaster removes it once its
+/// children are gone: it holds this from before it forks any, and drops it after them.
+/// (PostgreSQL writes its 512-byte `pg_control` in place, trusting one sector to be written
+/// whole, and has no such file.)
+pub struct UnfinishedControlFile(pub std::path::PathBuf);
+
+impl Drop for UnfinishedControlFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0.join(format!("{CONTROL_FILE}.new")));
+    }
+}
+
 impl ControlFile {
     /// Replaces the control file as a whole: written to a new file, fsynced, renamed over
     /// the old one, the directory fsynced. A crash leaves either the old or the new one.

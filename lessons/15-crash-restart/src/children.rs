@@ -23,12 +23,18 @@ use crate::shmem::SharedMemory;
 use crate::{Options, step, updates_in_round};
 
 // ANCHOR: child_init
-/// A child, first thing: the postmaster's signalfd closed; SIGINT and SIGTERM still
-/// blocked (the postmaster reads Ctrl-C; a backend reads SIGTERM at a safe point); SIGQUIT
+/// A child, first thing: the postmaster's signalfd closed; SIGINT, SIGTERM and SIGHUP still
+/// blocked (the postmaster reads Ctrl-C and a hang-up; a backend reads SIGTERM at a safe
+/// point); SIGQUIT
 /// let in only once its handler, `quickdie`, is in place; and a name for `ps -o comm`
 /// (`prctl(PR_SET_NAME)`), as lesson 14's children take.
 pub fn child_init(signals: &Signals, role: Role) -> Result<()> {
-    signals.leave_in_child(&[Signal::SIGINT, Signal::SIGTERM, Signal::SIGQUIT]);
+    signals.leave_in_child(&[
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ]);
     let name = CString::new(role.process_name()).expect("no NUL in a name");
     let _ = nix::sys::prctl::set_name(&name);
     install_quickdie()

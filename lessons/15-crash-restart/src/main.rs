@@ -36,7 +36,9 @@ use common::{Error, Result, Signals, parent, section};
 use l05_sysv_segments::stat;
 use l06_keys_and_strangers::key_hex;
 use l07_postgres_hybrid::{LockFile, Note, lock_data_dir, now, read_lock_file};
-use l14_mini_postmaster::storage::{CONTROL_FILE, ControlFile, DataFiles, DbState, WAL_FILE};
+use l14_mini_postmaster::storage::{
+    CONTROL_FILE, ControlFile, DataFiles, DbState, UnfinishedControlFile, WAL_FILE,
+};
 use l15_crash_restart::check::check;
 use l15_crash_restart::notebook::{Crash, NOTEBOOK_FILE, Notebook, parse_crash};
 use nix::sys::signal::Signal;
@@ -211,15 +213,19 @@ fn postmaster(
     hold: bool,
     ready: Option<OwnedFd>,
 ) -> Result<()> {
-    // From here on SIGCHLD, SIGINT, SIGTERM and SIGQUIT wait in a signalfd; children
-    // inherit them blocked (SIGQUIT until its handler is in place).
+    // From here on SIGCHLD, SIGINT, SIGTERM, SIGHUP and SIGQUIT wait in a signalfd;
+    // children inherit them blocked (SIGQUIT until its handler is in place). SIGHUP (the
+    // terminal is gone) stops the server as SIGINT does.
     let signals = Signals::block(&[
         Signal::SIGCHLD,
         Signal::SIGINT,
         Signal::SIGTERM,
+        Signal::SIGHUP,
         Signal::SIGQUIT,
     ])?;
     let mut lock = take_the_directory(dir, start)?;
+    // Declared before any child exists, so dropped after they are all gone, however we end.
+    let _unfinished = UnfinishedControlFile(dir.to_path_buf());
     let mut shmem = create_shared_memory(dir, options, &mut lock, None)?;
     if run_the_startup_process(&shmem, dir, &signals)? {
         check_after_recovery(dir)?;

@@ -11,7 +11,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use common::{Error, Exit, Result, fork_child, parent};
+use common::on_signal::Remove;
+use common::{Error, Exit, OnParentDeath, Result, fork_child_with, parent};
 use l05_sysv_segments::stat;
 use l06_keys_and_strangers::key_hex;
 use l07_postgres_hybrid::{owner_alive, read_lock_file};
@@ -45,7 +46,9 @@ pub fn postmaster_killed(dir: &Path, options: &Options) -> Result<()> {
     nix::sys::prctl::set_child_subreaper(true).map_err(Error::sys("prctl"))?;
     let (ready_read, ready_write) = pipe()?;
     let (read_end, write_end) = (ready_read.as_raw_fd(), ready_write.as_raw_fd());
-    let postmaster_child = fork_child(|| {
+    // If the lesson itself is stopped (Ctrl-C, kill), this postmaster is sent SIGINT: a fast
+    // shutdown, which removes what it made, as any postmaster of ours does on Ctrl-C.
+    let postmaster_child = fork_child_with(OnParentDeath::Send(Signal::SIGINT), || {
         close_inherited(&[read_end]);
         // SAFETY: this child's copy of `ready_write` is never dropped (children leave with
         // _exit): the descriptor gets one owner here, which closes it once.
@@ -60,6 +63,18 @@ pub fn postmaster_killed(dir: &Path, options: &Options) -> Result<()> {
     })?;
     drop(ready_write);
     let children = read_ready(ready_read)?;
+    // What the kill will leave behind, for the next start to find. Should we be stopped by
+    // a signal before that start, our handler removes it (`common::on_signal`).
+    let text = read_lock_file(dir)?.unwrap_or_default();
+    let pid_file = l07_postgres_hybrid::PidFile::parse(&text)
+        .ok_or_else(|| Error::Failed("postmaster.pid is gone or garbled".into()))?;
+    let (key, shmid) = pid_file
+        .shmem
+        .ok_or_else(|| Error::Failed("postmaster.pid has no line 7".into()))?;
+    let _removed_on_a_signal = (
+        Remove::segment(shmid)?,
+        Remove::file(&dir.join(l07_postgres_hybrid::LOCK_FILE))?,
+    );
     step("kill -9 the postmaster while its children work");
     let pid = postmaster_child.pid();
     kill(pid, Signal::SIGKILL).map_err(Error::sys("kill"))?;
@@ -77,12 +92,6 @@ pub fn postmaster_killed(dir: &Path, options: &Options) -> Result<()> {
          their waits at once; a backend went on committing and noticed it when it next \
          waited: for a checkpoint, or idle)"
     );
-    let text = read_lock_file(dir)?.unwrap_or_default();
-    let pid_file = l07_postgres_hybrid::PidFile::parse(&text)
-        .ok_or_else(|| Error::Failed("postmaster.pid is gone or garbled".into()))?;
-    let (key, shmid) = pid_file
-        .shmem
-        .ok_or_else(|| Error::Failed("postmaster.pid has no line 7".into()))?;
     parent!(
         "left behind: postmaster.pid (PID {}: running: {}), {CONTROL_FILE}: {}",
         pid_file.pid,

@@ -4,7 +4,8 @@
 //! temporary directory is what every later run may leave), then trials. A trial starts the
 //! lesson, waits a random time within that window, and sends it SIGKILL, SIGTERM, or SIGINT
 //! or SIGHUP to its whole process group (Ctrl-C, a closed terminal). Then:
-//! 1. within [`ORPHAN_LIMIT`] no process of it is alive (a zombie counts as gone);
+//! 1. within [`ORPHAN_LIMIT`] no process of it is alive (a zombie counts as gone), and after
+//!    any signal but SIGKILL, nothing of it is left already (for a run of one command);
 //! 2. the next normal run exits 0 (what it says about a killed run's leftovers is shown);
 //! 3. after that run, no System V object, no /dev/shm file and nothing new in its
 //!    temporary directory is left.
@@ -32,7 +33,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 /// How long a killed lesson's processes may take to leave.
-const ORPHAN_LIMIT: Duration = Duration::from_secs(2);
+const ORPHAN_LIMIT: Duration = Duration::from_secs(3);
 /// How long a normal run may take (lesson 16's quick mode takes about a second).
 const RUN_LIMIT: Duration = Duration::from_secs(30);
 
@@ -169,6 +170,17 @@ fn trial_lesson(
             .killed(how, after)
             .and_then(|took| {
                 slowest = slowest.max(took);
+                // A signal that can be caught must clean up at once, before any next run.
+                // (Not between commands: lesson 06's `create` leaves its segment for the
+                // next command on purpose, and a Ctrl-C of `attach` must not remove it.)
+                if !matches!(how, Stop::Kill9) && run.commands.len() == 1 {
+                    nothing_left(dir, &left_by_a_normal_run).map_err(|err| {
+                        format!(
+                            "right after the signal: {err}; it had printed:{}",
+                            run.tail()
+                        )
+                    })?;
+                }
                 run.normal()
             })
             .and_then(|said| {
@@ -302,10 +314,19 @@ impl<'a> Run<'a> {
             .args(args.iter().map(|arg| arg.replace("{dir}", dir)))
             .env("TMPDIR", &self.dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(self.log.with_extension("out")).expect("out file"))
             .stderr(std::fs::File::create(&self.log).expect("log file"))
             .process_group(0);
         command
+    }
+
+    /// The last lines the last command printed, stdout then stderr, indented.
+    fn tail(&self) -> String {
+        let read = |path: PathBuf| std::fs::read_to_string(path).unwrap_or_default();
+        let text = read(self.log.with_extension("out")) + &read(self.log.clone());
+        let lines: Vec<&str> = text.lines().collect();
+        let last = &lines[lines.len().saturating_sub(4)..];
+        last.iter().map(|line| format!("\n      {line}")).collect()
     }
 
     /// Every command of a normal run, each to the end; what they said on stderr.
