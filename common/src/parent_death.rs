@@ -12,9 +12,12 @@
 //! handler until it is continued, so it goes on holding the segment, as lesson 07 shows
 //! (a frozen PostgreSQL backend does the same). By default the handler leaves at once with
 //! `_exit`: these children own nothing that outlives them. A child with work that must not
-//! be cut in half (a postmaster's child) calls [`exit_at_safe_points`]; then the signal
-//! only sets a flag, and the child reads [`parent_gone`] where it may stop, as PostgreSQL's
-//! children read `PostmasterIsAlive()` in their wait loops.
+//! be cut in half (a postmaster's child) is forked with
+//! `fork_child_with(OnParentDeath::ExitAtSafePoints, ..)`; then the signal only sets a flag,
+//! and the child reads [`parent_gone`] where it may stop, as PostgreSQL's children read
+//! `PostmasterIsAlive()` in their wait loops. A wait for a lock gives up
+//! [`LOCK_WAIT_GRACE`] after the parent's death, for the holder may be dead too. And a child
+//! that is itself a postmaster is sent SIGINT, its fast shutdown (`OnParentDeath::Send`).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
