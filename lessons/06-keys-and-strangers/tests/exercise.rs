@@ -18,6 +18,9 @@ use l06_keys_and_strangers::{
 use tempfile::TempDir;
 
 fn main() -> std::process::ExitCode {
+    // Keys of our own, or our turn: beside another run of these checks (or of the output
+    // test), a neighbouring directory's segment would sit at the key after ours.
+    let _turn = snapshots::keys_of_our_own("l06-keys-and-strangers-tests");
     common::run_tests!(
         our_segment_with_nobody_attached_is_stale,
         our_segment_with_a_process_attached_is_in_use,

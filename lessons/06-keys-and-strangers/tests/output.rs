@@ -17,6 +17,9 @@ use l06_keys_and_strangers::{
 use tempfile::TempDir;
 
 const NAME: &str = "l06-keys-and-strangers";
+/// The machine-wide turn these tests and the exercise's take where they cannot have keys of
+/// their own (`snapshots::keys_of_our_own`).
+const TURN: &str = "l06-keys-and-strangers-tests";
 
 #[test]
 fn conversation() {
@@ -148,16 +151,8 @@ impl Scene {
     /// another test run (or lesson 07's) may hold a neighbouring key, and the story would
     /// then skip one key more than the snapshot shows.
     fn new() -> Scene {
-        // Keys come from a directory's inode, and two temporary directories made one after
-        // the other have neighbouring inodes: beside another run of these tests (another
-        // clone, say) the two scenes would meet at each other's keys. So the scene plays in
-        // an IPC namespace of its own (this test's thread only, with the processes it
-        // starts), where no other segment exists. Where that is not allowed (it needs root),
-        // scenes take turns, machine-wide, through a lock file.
-        let turn = match nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWIPC) {
-            Ok(()) => None,
-            Err(_) => Some(take_turn()),
-        };
+        // Keys come from directories' inodes: see `snapshots::keys_of_our_own`.
+        let turn = snapshots::keys_of_our_own(TURN);
         for _ in 0..50 {
             let dir = tempfile::tempdir().unwrap();
             let inode_key = key_from_inode(dir.path()).unwrap();
@@ -246,22 +241,6 @@ impl Scene {
             .and_then(|a| read_header(&a))
             .is_some_and(|h| h.dir() == self.id)
     }
-}
-
-/// Waits for this test's turn on the whole machine: an exclusive `flock` on a file in /tmp,
-/// released when the returned file is closed (or the process dies).
-fn take_turn() -> std::fs::File {
-    use std::os::fd::AsRawFd;
-    let path = std::env::temp_dir().join("l06-keys-and-strangers-tests.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .unwrap();
-    // SAFETY: flock on a descriptor we own; it blocks until the lock is ours.
-    let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    assert_eq!(locked, 0, "flock {}", path.display());
-    file
 }
 
 impl Drop for Scene {
