@@ -11,8 +11,8 @@ use crate::{EXCLUSIVE, SHARED};
 
 /// One attempt to take the lock shared, without waiting: `true` if this process now holds
 /// it, `false` if a writer holds it. The word's bits (see `LwLock::state` in src/lib.rs):
-/// bits 0-23 count the shared holders, `EXCLUSIVE` (bit 24) is set while a writer holds
-/// the lock, and bits 28-30 are flags that other processes set and clear at any moment.
+/// bits 0-17 count the shared holders, `EXCLUSIVE` (bit 18) is set while a writer holds
+/// the lock, and bits 29-31 are flags that other processes set and clear at any moment.
 ///
 /// Many readers may hold the lock at once; none while a writer does. Add one shared
 /// holder (`SHARED`) in a single atomic step that also makes sure no writer got in, and

@@ -29,22 +29,23 @@ pub use l10_sleeping_locks::{PosixSemaphore, SharedLock};
 pub mod exercise;
 
 // ANCHOR: state
-/// The bits of [`LwLock::state`], PostgreSQL's own layout (`LW_VAL_SHARED` ...).
-/// Bits 0-23: how many processes hold the lock shared; add `SHARED` to count one more.
+/// The bits of [`LwLock::state`], PostgreSQL 18's own layout (`LW_VAL_SHARED` ...).
+/// Bits 0-17: how many processes hold the lock shared; add `SHARED` to count one more.
+/// (`LW_SHARED_MASK` is `MAX_BACKENDS`, 2^18 - 1: room for every process a server may have.)
 pub const SHARED: u32 = 1;
-pub const SHARED_MASK: u32 = (1 << 24) - 1;
-/// Bit 24: a process holds the lock exclusive. Never set while the shared count is not 0.
-pub const EXCLUSIVE: u32 = 1 << 24;
-/// Bits 0-24: "somebody holds the lock", in either mode.
-pub const LOCK_MASK: u32 = (1 << 25) - 1;
-/// Bit 28: the wait-list lock. Whoever sets it may change the wait queue; nobody else.
-pub const LOCKED: u32 = 1 << 28;
-/// Bit 29: a release may wake waiters. Cleared by a wake-up, set again by the woken
+pub const SHARED_MASK: u32 = (1 << 18) - 1;
+/// Bit 18: a process holds the lock exclusive. Never set while the shared count is not 0.
+pub const EXCLUSIVE: u32 = 1 << 18;
+/// Bits 0-18: "somebody holds the lock", in either mode.
+pub const LOCK_MASK: u32 = (1 << 19) - 1;
+/// Bit 29: the wait-list lock. Whoever sets it may change the wait queue; nobody else.
+pub const LOCKED: u32 = 1 << 29;
+/// Bit 30: a release may wake waiters. Cleared by a wake-up, set again by the woken
 /// process once it runs: until then, more releases would only wake more processes that
 /// cannot get the lock either.
-pub const RELEASE_OK: u32 = 1 << 29;
-/// Bit 30: the wait queue may hold processes; a release that frees the lock must look.
-pub const HAS_WAITERS: u32 = 1 << 30;
+pub const RELEASE_OK: u32 = 1 << 30;
+/// Bit 31: the wait queue may hold processes; a release that frees the lock must look.
+pub const HAS_WAITERS: u32 = 1 << 31;
 
 /// The two ways to hold the lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -101,8 +101,8 @@ fn one_word() -> Result<SharedLock<LwLock>> {
         "an LwLock in a MAP_SHARED mapping: state {}",
         describe(lock.state())
     );
-    parent!("bits 0-23 count shared holders, bit 24 is EXCLUSIVE,");
-    parent!("bit 28 LOCKED guards the wait queue, 29 is RELEASE_OK, 30 HAS_WAITERS");
+    parent!("bits 0-17 count shared holders, bit 18 is EXCLUSIVE (PostgreSQL 18's layout),");
+    parent!("bit 29 LOCKED guards the wait queue, 30 is RELEASE_OK, 31 HAS_WAITERS");
     parent!(
         "{MAX_PROCS} process slots (like PGPROC), each a POSIX semaphore at 0 and a queue link"
     );
