@@ -92,7 +92,7 @@ pub fn futex_wake(word: &AtomicU32, count: u32, scope: FutexScope) -> u32 {
 // ANCHOR_END: futex_calls
 
 // ANCHOR: futex_mutex
-/// A mutex made of one word in shared memory, like the second mutex of Ulrich Drepper's
+/// A mutex made of one word in shared memory, like "Mutex, Take 3" of Ulrich Drepper's
 /// "Futexes Are Tricky". It never enters the kernel unless two processes want it at once.
 /// All-zero bytes are an unlocked mutex, so a zeroed shared mapping holds one already.
 #[repr(C)]
