@@ -70,7 +70,9 @@ pub fn main<Args: clap::Parser>(lesson: impl FnOnce(Args) -> Result<()>) -> Exit
     // `let _ = writeln!`, not `eprintln!`: if stderr is a closed pipe (`2>&1 | head`), a
     // panic inside the hook would abort the process, and no destructor would clean up.
     std::panic::set_hook(Box::new(|info| {
-        let _ = writeln!(std::io::stderr(), "error: {}", crate::panic_message(info));
+        if !stdout_reader_gone() {
+            let _ = writeln!(std::io::stderr(), "error: {}", crate::panic_message(info));
+        }
     }));
 
     // A negative number is a value to judge ("--bytes -1": at least 1), not an unknown option.
@@ -82,13 +84,44 @@ pub fn main<Args: clap::Parser>(lesson: impl FnOnce(Args) -> Result<()>) -> Exit
         Ok(args) => args,
         Err(err) => return usage_error(err),
     };
-    match lesson(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
+    // A panic unwinds through the lesson, so every guard on the way cleans up.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lesson(args)));
+    if stdout_reader_gone() {
+        // `| head` took what it wanted and left: stop quietly, as Unix tools do, now that
+        // everything is cleaned up (`println!` failed with EPIPE: Rust ignores SIGPIPE).
+        die_of_sigpipe();
+    }
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(err)) => {
             eprintln!("error: {err}");
             ExitCode::from(err.exit_status())
         }
+        Err(_) => ExitCode::from(101), // the hook has said why
     }
+}
+
+/// Whether stdout is a pipe nobody reads any more (`lesson | head`, once head has exited):
+/// `poll` then reports an error condition on it.
+pub fn stdout_reader_gone() -> bool {
+    let mut stdout = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd, a count of 1, no waiting.
+    let ready = unsafe { libc::poll(&mut stdout, 1, 0) };
+    ready == 1 && stdout.revents & libc::POLLERR != 0
+}
+
+/// Ends the process the way a Unix tool whose reader left ends: by SIGPIPE.
+fn die_of_sigpipe() -> ! {
+    // SAFETY: restores the default action and raises the signal; nothing else is touched.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    std::process::exit(128 + libc::SIGPIPE)
 }
 
 /// A clap value parser for counts and sizes: a whole number, at least 1.

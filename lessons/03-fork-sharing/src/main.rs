@@ -180,11 +180,6 @@ fn seed_timing() -> Result<()> {
         std::process::id(),
         child.pid()
     );
-    parent!(
-        "parent pid {}, child pid {}",
-        std::process::id(),
-        child.pid()
-    );
     parent!("before sleep: {}", text(&shared));
     parent!("sleeping 10 seconds");
     std::thread::sleep(Duration::from_secs(10));

@@ -34,7 +34,7 @@ fn bad_input() {
 #[test]
 fn ctrl_c_while_paused_leaves_no_segment() {
     let tmp = tempfile::tempdir().unwrap();
-    let (lesson, _sweep) = paused(tmp.path());
+    let (lesson, _sweep, _stdout) = paused(tmp.path());
     let pid = lesson.id() as i32;
     let created = || {
         l05_sysv_segments::proc_sysvipc_shm()
@@ -65,7 +65,7 @@ fn ctrl_c_while_paused_leaves_no_segment() {
 #[test]
 fn the_next_run_removes_what_a_killed_run_left() {
     let tmp = tempfile::tempdir().unwrap();
-    let (mut lesson, _sweep) = paused(tmp.path());
+    let (mut lesson, _sweep, _stdout) = paused(tmp.path());
     let pid = lesson.id() as i32;
     lesson.kill().unwrap(); // SIGKILL
     lesson.wait().unwrap();
@@ -108,7 +108,14 @@ fn the_next_run_removes_what_a_killed_run_left() {
 
 /// The lesson with `--pause` and `tmp` as its TMPDIR, once it has paused after step 2 (its
 /// segment exists), and a guard that removes its segments when the test ends.
-fn paused(tmp: &std::path::Path) -> (std::process::Child, Sweep) {
+/// Its stdout, read up to there, comes back too: closing it would be a reader that left.
+fn paused(
+    tmp: &std::path::Path,
+) -> (
+    std::process::Child,
+    Sweep,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
@@ -130,7 +137,7 @@ fn paused(tmp: &std::path::Path) -> (std::process::Child, Sweep) {
             "the lesson never paused"
         );
     }
-    (lesson, sweep)
+    (lesson, sweep, stdout)
 }
 
 /// Removes every segment process `0` created, when the test ends, passed or failed: a
@@ -147,4 +154,43 @@ impl Drop for Sweep {
             }
         }
     }
+}
+
+/// `l05-sysv-segments | head -1`: once the reader has gone, the lesson stops quietly (no
+/// "failed printing to stdout" on stderr), as Unix tools do, and dies of SIGPIPE only after
+/// its guards have removed the segment.
+#[test]
+fn a_reader_that_leaves_stops_the_lesson_quietly_and_cleanly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Command, Stdio};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    drop(read_end); // the reader is gone before the first line
+    let lesson = Command::new(cargo_bin!("l05-sysv-segments"))
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _sweep = Sweep(lesson.id() as i32);
+    let pid = i64::from(lesson.id());
+    let output = lesson.wait_with_output().unwrap();
+    let left = l05_sysv_segments::proc_sysvipc_shm()
+        .unwrap()
+        .into_iter()
+        .filter(|segment| segment.number("cpid") == Some(pid))
+        .count();
+    assert_eq!(left, 0, "the lesson left its segment behind");
+    assert_eq!(
+        output.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}",
+        output.status
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "",
+        "it should stop quietly"
+    );
 }
