@@ -131,15 +131,15 @@ const FILTERS: &[(&str, &str)] = &[
     // how many pages the checkpointer wrote (the background writer may have written them
     // first); a segment's owner as `ipcs -m` shows it (the user running the tests).
     (
-        r"\bwrote \d+ pages in \d+ rounds\b",
+        r"\bwrote \d+ pages? in \d+ rounds?\b",
         "wrote [PAGES] pages in [ROUNDS] rounds",
     ),
     (
-        r"\b\d+ flushes in \d+ rounds\b",
+        r"\b\d+ flush(es)? in \d+ rounds?\b",
         "[FLUSHES] flushes in [ROUNDS] rounds",
     ),
     (
-        r"\b\d+ pages written in all\b",
+        r"\b\d+ pages? written in all\b",
         "[PAGES] pages written in all",
     ),
     (r"\bowner uid \d+\b", "owner uid [UID]"),

@@ -154,8 +154,8 @@ fn racing_readers_share_and_writers_exclude() {
     const WRITES: u64 = 1500;
     let lock = LwLock::new_shared().expect("map the lock");
     let total = WRITERS as u64 * WRITES;
-    let seen = readers_and_writers(&lock, READERS, WRITERS, WRITES, true, PATIENCE)
-        .unwrap_or_else(|err| {
+    let seen = readers_and_writers(&lock, READERS, WRITERS, WRITES, true, PATIENCE).unwrap_or_else(
+        |err| {
             let text = err.to_string();
             let why = if text.contains("SIGALRM") {
                 "it slept (or spun) for good, because the word went wrong. A shared count \
@@ -170,10 +170,9 @@ fn racing_readers_share_and_writers_exclude() {
             } else {
                 "see the error"
             };
-            panic!(
-                "{READERS} readers and {WRITERS} writers raced, pinned; a racing process {text}: {why}"
-            )
-        });
+            panic!("{READERS} readers and {WRITERS} writers raced, pinned; {text}: {why}")
+        },
+    );
     let context = format!(
         "{READERS} pinned readers read A and B under the shared lock while {WRITERS} writers \
          made {WRITES} transfers each under the exclusive lock"

@@ -67,6 +67,15 @@ pub fn wait_on(pipe: &OwnedFd, nap: Option<Duration>) -> Result<Wake> {
     }
 }
 
+/// "1 page", "2 pages", "1 flush", "3 flushes".
+pub fn count(n: usize, noun: &str) -> String {
+    match (n, noun.ends_with('h')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
+    }
+}
+
 pub fn postmaster_gone() -> Error {
     Error::Failed("the postmaster is gone: exiting".into())
 }
@@ -88,9 +97,11 @@ pub fn checkpointer(pool: &Pool, dir: &Path, requests: &OwnedFd) -> Result<Strin
         written += done.written;
         if state == DbState::ShutDown {
             return Ok(format!(
-                "{requested} checkpoints requested by WAL volume (one every \
-                 {CHECKPOINT_RECORDS} records) and one at shutdown, {written} pages written \
-                 in all; the last: redo at LSN {}, {CONTROL_FILE}: shut down",
+                "{} requested by WAL volume (one every {CHECKPOINT_RECORDS} records) and one \
+                 at shutdown, {} written in all; the last: redo at LSN {}, {CONTROL_FILE}: \
+                 shut down",
+                count(requested, "checkpoint"),
+                count(written, "page"),
                 done.redo
             ));
         }
@@ -119,8 +130,9 @@ pub fn bgwriter(pool: &Pool, dir: &Path, requests: &OwnedFd) -> Result<String> {
         }
     }
     Ok(format!(
-        "wrote {written} pages in {rounds} rounds (WAL first: each page only once the WAL \
-         is flushed up to its LSN)"
+        "wrote {} in {} (WAL first: each page only once the WAL is flushed up to its LSN)",
+        count(written, "page"),
+        count(rounds, "round")
     ))
 }
 
@@ -146,7 +158,9 @@ pub fn walwriter(pool: &Pool, dir: &Path, requests: &OwnedFd) -> Result<String> 
         }
     }
     Ok(format!(
-        "{flushes} flushes in {rounds} rounds; at shutdown the WAL is flushed up to LSN {}",
+        "{} in {}; at shutdown the WAL is flushed up to LSN {}",
+        count(flushes, "flush"),
+        count(rounds, "round"),
         ctl.flushed.load(Ordering::Acquire)
     ))
 }
