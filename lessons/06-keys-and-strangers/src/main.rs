@@ -12,20 +12,29 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
-use common::{Error, Result};
+use common::{Error, Result, Signals};
 use l05_sysv_segments::{attach, attach_read_only, remove, stat};
 use l06_keys_and_strangers::{
     DirId, FTOK_PROJECT, Found, Key, MAGIC, Probe, SEGMENT_SIZE, check_message, create_from,
     find_for_dir, key_from_ftok, key_from_inode, key_hex, read_header, read_magic, read_message,
     write_message,
 };
+use nix::sys::signal::SigmaskHow;
+use nix::sys::signal::Signal::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use nix::unistd::Pid;
 
 /// Meet other processes through a System V segment whose key comes from a directory.
 #[derive(Parser)]
-#[command(version, arg_required_else_help = false)]
+#[command(
+    version,
+    arg_required_else_help = false,
+    after_help = "Without a command it plays a conversation in $TMPDIR/l06-keys-and-strangers \
+                  (/tmp when TMPDIR is unset): create, attach, inspect and remove, each run as a \
+                  process of its own, as you would from separate terminals."
+)]
 struct Args {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 
     /// How DIR becomes a key: its inode number (PostgreSQL's way) or ftok(3).
     #[arg(long, global = true, value_enum, default_value_t = KeyFrom::Inode)]
@@ -78,7 +87,10 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
-    match args.command {
+    let Some(command) = args.command else {
+        return conversation(args.key_from);
+    };
+    match command {
         Command::Create { dir, message } => create(&dir, args.key_from, &message),
         Command::Attach { dir, message, hold } => attach_dir(&dir, args.key_from, &message, hold),
         Command::Inspect { dir } => inspect(&dir, args.key_from),
@@ -86,35 +98,128 @@ fn run(args: Args) -> Result<()> {
     }
 }
 
+// ANCHOR: conversation
+/// Without a command: the four commands in turn, each a run of this program in a process of
+/// its own (as from separate terminals), around a directory of the lesson's own. Only the key
+/// connects them.
+fn conversation(key_from: KeyFrom) -> Result<()> {
+    // Ctrl-C and kill wait for us in a signalfd, with the end of each command (SIGCHLD).
+    let signals = Signals::block(&[SIGCHLD, SIGINT, SIGTERM, SIGHUP])?;
+    let dir = std::env::temp_dir().join("l06-keys-and-strangers");
+    std::fs::create_dir_all(&dir)?;
+    let me = std::env::current_exe()?;
+    let key_from = match key_from {
+        KeyFrom::Inode => "inode",
+        KeyFrom::Ftok => "ftok",
+    };
+    let mut leftovers = Leftovers {
+        me: &me,
+        dir: &dir,
+        key_from,
+    };
+    for command in ["create", "attach", "inspect", "remove"] {
+        println!("$ l06-keys-and-strangers {command} {}", dir.display());
+        std::io::stdout().flush()?; // before the next process writes to the same stdout
+        let mut run = std::process::Command::new(&me);
+        run.args([command, "--key-from", key_from]).arg(&dir);
+        let status = run_until_stopped(run, &signals)?;
+        if !status.success() {
+            return Err(Error::Failed(format!("`{command}` failed ({status})")));
+        }
+        println!();
+    }
+    leftovers.key_from = ""; // `remove` has removed the segment
+    Ok(())
+}
+
+/// What the conversation leaves if it stops halfway (an error, a signal, a reader gone from
+/// a pipe): the segment `create` left, which `remove` removes (it never touches a
+/// stranger's), and the directory. Removed when dropped.
+struct Leftovers<'a> {
+    me: &'a Path,
+    dir: &'a Path,
+    /// `--key-from`'s value; empty once there is no segment to remove.
+    key_from: &'a str,
+}
+
+impl Drop for Leftovers<'_> {
+    fn drop(&mut self) {
+        if !self.key_from.is_empty() {
+            let _ = std::process::Command::new(self.me)
+                .args(["remove", "--key-from", self.key_from])
+                .arg(self.dir)
+                .output();
+        }
+        let _ = std::fs::remove_dir(self.dir);
+    }
+}
+
+/// Runs `command` to its end, unless SIGINT, SIGTERM or SIGHUP comes first: then the
+/// command is stopped (SIGTERM) and waited for, and the signal is the error. The command
+/// gets the signal mask we had before, and SIGTERM if we die (`PR_SET_PDEATHSIG`).
+fn run_until_stopped(
+    mut command: std::process::Command,
+    signals: &Signals,
+) -> Result<std::process::ExitStatus> {
+    use std::os::unix::process::CommandExt;
+    let mut unblocked = nix::sys::signal::SigSet::empty();
+    for signal in [SIGCHLD, SIGINT, SIGTERM, SIGHUP] {
+        unblocked.add(signal);
+    }
+    // SAFETY: between fork and exec the closure makes only async-signal-safe calls
+    // (sigprocmask, prctl) and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&unblocked), None)?;
+            nix::sys::prctl::set_pdeathsig(SIGTERM)?;
+            Ok(())
+        })
+    };
+    let mut child = command.spawn()?;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        match signals.wait(None)? {
+            Some(SIGCHLD) | None => continue,
+            Some(signal) => {
+                let _ = nix::sys::signal::kill(Pid::from_raw(child.id() as i32), SIGTERM);
+                let _ = child.wait();
+                return Err(Error::Failed(format!(
+                    "interrupted by {}: stopped, and cleaned up",
+                    signal.as_str()
+                )));
+            }
+        }
+    }
+}
+// ANCHOR_END: conversation
+
+/// DIR's first key, without the line [`first_key`] prints.
+fn first_key_quietly(dir: &Path, key_from: KeyFrom) -> Result<Key> {
+    match key_from {
+        KeyFrom::Inode => key_from_inode(dir),
+        KeyFrom::Ftok => key_from_ftok(dir, FTOK_PROJECT),
+    }
+}
+
 // ANCHOR: key
 /// DIR's key, computed the chosen way, and a line that says how.
 fn first_key(dir: &Path, key_from: KeyFrom) -> Result<Key> {
     let id = DirId::of(dir)?;
-    let shown = dir.display();
-    let key = match key_from {
-        KeyFrom::Inode => {
-            let key = key_from_inode(dir)?;
-            println!(
-                "{shown}: inode {} on device {}; key {} is the inode number, as in PostgreSQL",
-                id.inode,
-                id.device,
-                key_hex(key)
-            );
-            key
-        }
-        KeyFrom::Ftok => {
-            let key = key_from_ftok(dir, FTOK_PROJECT)?;
-            println!(
-                "{shown}: inode {} on device {}; key {} from ftok(DIR, '{}'): the project id, \
-                 then the low 8 bits of the device, then the low 16 bits of the inode",
-                id.inode,
-                id.device,
-                key_hex(key),
-                FTOK_PROJECT as char
-            );
-            key
-        }
-    };
+    let key = first_key_quietly(dir, key_from)?;
+    let (shown, hex) = (dir.display(), key_hex(key));
+    match key_from {
+        KeyFrom::Inode => println!(
+            "{shown}: inode {} on device {}; key {hex} is the inode number, as in PostgreSQL",
+            id.inode, id.device
+        ),
+        KeyFrom::Ftok => println!(
+            "{shown}: inode {} on device {}; key {hex} from ftok(DIR, '{}'): the project id, \
+             then the low 8 bits of the device, then the low 16 bits of the inode",
+            id.inode, id.device, FTOK_PROJECT as char
+        ),
+    }
     Ok(key)
 }
 // ANCHOR_END: key

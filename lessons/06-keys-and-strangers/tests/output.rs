@@ -113,12 +113,32 @@ fn a_servers_interlock_is_left_alone() {
     });
 }
 
+/// Without a command the lesson plays the conversation itself, in a directory of its own
+/// under TMPDIR (here the test's own), each command a process of its own.
+#[test]
+fn the_conversation_it_plays_by_itself() {
+    let _turn = snapshots::keys_of_our_own(TURN);
+    let tmp = tempfile::tempdir().unwrap();
+    let output = Command::new(cargo_bin!("l06-keys-and-strangers"))
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let stdout = snapshots::success(&output);
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "its directory is still there"
+    );
+    snapshots::settings().bind(|| {
+        insta::assert_snapshot!("l06-keys-and-strangers-by-itself", stdout);
+    });
+}
+
 #[test]
 fn bad_input() {
     let stdout = snapshots::failures(
         cargo_bin!("l06-keys-and-strangers"),
         &[
-            (&[], 2),
             (&["create"], 2),
             (&["create", "/no/such/dir"], 2),
             (&["attach", "Cargo.toml"], 2),

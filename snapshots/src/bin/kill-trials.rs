@@ -44,6 +44,7 @@ const CASES: &[(&str, &[&[&str]])] = &[
     ("l03-fork-sharing", &[&[]]),
     ("l04-shared-structs", &[&[]]),
     ("l05-sysv-segments", &[&[]]),
+    ("l06-keys-and-strangers", &[&[]]),
     (
         "l06-keys-and-strangers",
         &[
