@@ -9,7 +9,8 @@
 //! makes a set first looks for marks whose process is dead, and removes the set each one
 //! names ([`remove_left_by_killed_runs`]): the mark exists before the set, so no moment of
 //! a kill escapes it, and only runs with the same `$TMPDIR` find it.
-//! PostgreSQL does much the same: its sets have keys (from the port number) and carry its
+//! PostgreSQL does much the same: its sets have keys (counting up from the data directory's
+//! inode number since 13, from the port number before) and carry its
 //! magic and the creator's PID in an extra semaphore; `IpcSemaphoreCreate` recycles a set
 //! whose creator is gone.
 
