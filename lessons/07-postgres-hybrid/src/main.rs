@@ -184,7 +184,7 @@ fn take_the_directory(dir: &Path) -> Result<LockFile> {
         }
     }
     parent!(
-        "open(\"{}\", O_CREAT|O_EXCL, 0600): created; the directory is ours",
+        "open(DIR, O_TMPFILE), write, linkat(\"{}\"): created whole; the directory is ours",
         lock.path().display()
     );
     Ok(lock)

@@ -62,7 +62,7 @@ pub enum Mode {
 /// One process's slot, like PostgreSQL's `PGPROC`: where it sleeps, and its place in a
 /// wait queue. Slots live in shared memory, so a releasing process can reach a waiter's.
 /// Links are slot numbers plus one (0: none), never pointers.
-#[repr(C, align(64))] // one cache line each, like PostgreSQL's padded semaphores
+#[repr(C, align(64))] // one x86-64 cache line each, as PostgreSQL pads its semaphores (to 128)
 pub struct Proc {
     /// Starts at 0; the process sleeps in `wait`, a releaser wakes it with `post`.
     sem: PosixSemaphore,
