@@ -43,6 +43,14 @@ macro_rules! child {
     ($($arg:tt)*) => { ::std::println!("[child]  {}", ::std::format_args!($($arg)*)) };
 }
 
+/// A count and its noun, singular or plural: `count(1, "child", "children")` is "1 child".
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    match n.into() {
+        1 => format!("1 {one}"),
+        n => format!("{n} {many}"),
+    }
+}
+
 /// Prints a section heading, the way every lesson separates the steps of its story:
 /// a blank line (except before the first heading), then `== title`.
 pub fn section(title: &str) {

@@ -124,9 +124,9 @@ const FILTERS: &[(&str, &str)] = &[
     (r"\b\d+(\.\d+)?×", "[RATIO]"),
     // Lesson 11: how many shared acquisitions readers made while the writers worked, the
     // most readers inside at once, and how often the writers had to sleep for the lock.
-    (r"\b\d+ shared reads\b", "[COUNT] shared reads"),
-    (r"\bup to \d+ readers\b", "up to [COUNT] readers"),
-    (r"\bslept \d+ times\b", "slept [COUNT] times"),
+    (r"\b\d+ shared reads?\b", "[COUNT] shared reads"),
+    (r"\bup to \d+ readers?\b", "up to [COUNT] readers"),
+    (r"\bslept \d+ times?\b", "slept [COUNT] times"),
     // Lesson 14: what the background writer and the WAL writer did in their timed rounds, and
     // how many pages the checkpointer wrote (the background writer may have written them
     // first); a segment's owner as `ipcs -m` shows it (the user running the tests).

@@ -147,7 +147,8 @@ fn report(what: &str, outcome: Result<Region, AttachError>) {
 // ANCHOR: children
 fn children_attach_and_count(region: Region, children: u64) -> Result<()> {
     section(&format!(
-        "4. {children} children attach, check the header, and count together"
+        "4. {} attach, check the header, and count together",
+        common::count(children, "child", "children")
     ));
     let (base, len) = (region.base(), region.len());
     let mut forked = Vec::new();

@@ -333,7 +333,8 @@ fn fork_the_children(server: &mut Server, parts: &[ShmemPart], count: u64) -> Re
     server.stop = Some(stop_write);
     let shmid = server.interlock.segment.id();
     let nattch = stat(shmid)?.nattch;
-    parent!("shm_nattch = {nattch}: the postmaster and its {count} children");
+    let children = common::count(count, "child", "children");
+    parent!("shm_nattch = {nattch}: the postmaster and its {children}");
     for number in 1..=count as usize {
         // SAFETY: each child wrote its slot before its byte on the pipe, which we have read;
         // nobody writes the slots any more.

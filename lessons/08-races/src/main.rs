@@ -98,7 +98,8 @@ fn lose_updates(workers: usize, iterations: u64, pin: bool) -> Result<()> {
         "{}, released together at a start barrier",
         who(workers, pin)?
     );
-    parent!("each adds 1 to one shared counter {iterations} times: read it, work, write it + 1");
+    let times = common::count(iterations, "time", "times");
+    parent!("each adds 1 to one shared counter {times}: read it, work, write it + 1");
     let ((count, finish), races) = race_until(
         || count_under_lock(&NoLock, workers, iterations, pin),
         |&(count, _)| count < expected || workers == 1,
@@ -151,7 +152,8 @@ fn an_invariant_tears(workers: usize, iterations: u64, pin: bool) -> Result<()> 
     let total = workers as u64 * iterations;
     section(&format!("3. Two atomics, one rule: A + B = {total}"));
     parent!("A starts at {total}, B at 0; {}", who(workers, pin)?);
-    parent!("each moves 1 from A to B {iterations} times: A.fetch_sub(1), then B.fetch_add(1)");
+    let times = common::count(iterations, "time", "times");
+    parent!("each moves 1 from A to B {times}: A.fetch_sub(1), then B.fetch_add(1)");
     parent!("one more process, the auditor, reads A, then B, and checks the sum until they stop");
     let (audited, races) = race_until(
         || transfer_and_audit(workers, iterations, pin),

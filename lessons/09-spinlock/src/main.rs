@@ -99,7 +99,8 @@ fn race_each_lock(counts: &[usize], iterations: u64) -> Result<()> {
             n => format!("{n} CPUs"),
         }
     ));
-    parent!("each process adds 1 to lesson 08's counter {iterations} times, under the lock");
+    let times = common::count(iterations, "time", "times");
+    parent!("each process adds 1 to lesson 08's counter {times}, under the lock");
     let shared = new_lock_word()?;
     let word = lock_word(&shared);
     let backoff = Backoff::POSTGRES;

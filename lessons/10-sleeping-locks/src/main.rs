@@ -307,7 +307,9 @@ struct Row {
 
 fn race_all(workers: usize, iterations: u64, sysv: &SysVSemaphore) -> Result<()> {
     section(&format!(
-        "6. {workers} pinned processes race for each lock, {iterations} increments each"
+        "6. {} race for each lock, {} each",
+        common::count(workers as u64, "pinned process", "pinned processes"),
+        common::count(iterations, "increment", "increments")
     ));
     let futex = FutexMutex::new_shared()?;
     let pthread = PthreadMutex::new_shared(Robustness::Stalled)?;

@@ -281,15 +281,15 @@ fn readers_keep_coming(readers: usize, writers: usize, writes: u64) -> Result<()
     parent!("all done; the race took {:.1?}", seen.finish.elapsed);
     parent!("the writers: {total} = {writers} x {writes} transfers, A = 0 and B = {total}: exact");
     parent!(
-        "the readers: {} shared reads, up to {} readers inside at once",
-        seen.reads,
-        seen.max_readers
+        "the readers: {}, up to {} inside at once",
+        common::count(seen.reads, "shared read", "shared reads"),
+        common::count(seen.max_readers, "reader", "readers")
     );
     parent!("not one read saw A + B != {total}; no reader was ever inside with a writer,");
     parent!("and no writer with another: 0 overlaps, counted by both sides");
     parent!(
-        "the writers slept {} times for the lock; the longest wait took {:.1?}",
-        seen.writer_sleeps,
+        "the writers slept {} for the lock; the longest wait took {:.1?}",
+        common::count(seen.writer_sleeps, "time", "times"),
         seen.longest_wait
     );
     parent!(
@@ -312,7 +312,8 @@ fn plural(n: usize, what: &str) -> String {
 // ANCHOR: costs
 fn costs(workers: usize, iterations: u64) -> Result<()> {
     section(&format!(
-        "6. What it costs, as a multiple of lesson 10's futex mutex in this run, {iterations} rounds each"
+        "6. What it costs, as a multiple of lesson 10's futex mutex in this run, {} each",
+        common::count(iterations, "round", "rounds")
     ));
     let futex = FutexMutex::new_shared()?;
     for processes in [1, workers] {

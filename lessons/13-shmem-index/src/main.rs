@@ -311,9 +311,13 @@ fn late_creators(shmem: &Shmem, workers: usize) -> Result<()> {
     );
     let torn = report.torn.load(Ordering::Relaxed);
     parent!(
-        "{} readers listed the index {} times each: {torn} entries seen half written",
-        workers - 1,
-        report.listings.load(Ordering::Relaxed) / (workers as u64 - 1)
+        "{} listed the index {} each: {torn} entries seen half written",
+        common::count(workers as u64 - 1, "reader", "readers"),
+        common::count(
+            report.listings.load(Ordering::Relaxed) / (workers as u64 - 1),
+            "time",
+            "times"
+        )
     );
     if created != 1 || !same || torn != 0 {
         return Err(Error::Failed(
