@@ -147,8 +147,9 @@ fn report(what: &str, outcome: Result<Region, AttachError>) {
 // ANCHOR: children
 fn children_attach_and_count(region: Region, children: u64) -> Result<()> {
     section(&format!(
-        "4. {} attach, check the header, and count together",
-        common::count(children, "child", "children")
+        "4. {} {}, check the header, and count together",
+        common::count(children, "child", "children"),
+        if children == 1 { "attaches" } else { "attach" }
     ));
     let (base, len) = (region.base(), region.len());
     let mut forked = Vec::new();

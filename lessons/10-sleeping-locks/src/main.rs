@@ -307,8 +307,9 @@ struct Row {
 
 fn race_all(workers: usize, iterations: u64, sysv: &SysVSemaphore) -> Result<()> {
     section(&format!(
-        "6. {} race for each lock, {} each",
+        "6. {} {} for each lock, {} each",
         common::count(workers as u64, "pinned process", "pinned processes"),
+        if workers == 1 { "races" } else { "race" },
         common::count(iterations, "increment", "increments")
     ));
     let futex = FutexMutex::new_shared()?;
