@@ -146,11 +146,10 @@ fn report(what: &str, outcome: Result<Region, AttachError>) {
 
 // ANCHOR: children
 fn children_attach_and_count(region: Region, children: u64) -> Result<()> {
-    section(&format!(
-        "4. {} {}, check the header, and count together",
-        common::count(children, "child", "children"),
-        if children == 1 { "attaches" } else { "attach" }
-    ));
+    section(&match children {
+        1 => "4. 1 child attaches, checks the header, and counts".to_string(),
+        n => format!("4. {n} children attach, check the header, and count together"),
+    });
     let (base, len) = (region.base(), region.len());
     let mut forked = Vec::new();
     for i in 0..children {
