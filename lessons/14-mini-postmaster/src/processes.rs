@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::count;
 use common::parent_death::parent_gone;
 use common::{Error, Result};
 use nix::errno::Errno;
@@ -67,15 +68,6 @@ pub fn wait_on(pipe: &OwnedFd, nap: Option<Duration>) -> Result<Wake> {
     }
 }
 
-/// "1 page", "2 pages", "1 flush", "3 flushes".
-pub fn count(n: usize, noun: &str) -> String {
-    match (n, noun.ends_with('h')) {
-        (1, _) => format!("1 {noun}"),
-        (_, true) => format!("{n} {noun}es"),
-        (_, false) => format!("{n} {noun}s"),
-    }
-}
-
 pub fn postmaster_gone() -> Error {
     Error::Failed("the postmaster is gone: exiting".into())
 }
@@ -100,8 +92,8 @@ pub fn checkpointer(pool: &Pool, dir: &Path, requests: &OwnedFd) -> Result<Strin
                 "{} requested by WAL volume (one every {CHECKPOINT_RECORDS} records) and one \
                  at shutdown, {} written in all; the last: redo at LSN {}, {CONTROL_FILE}: \
                  shut down",
-                count(requested, "checkpoint"),
-                count(written, "page"),
+                count(requested as u64, "checkpoint", "checkpoints"),
+                count(written as u64, "page", "pages"),
                 done.redo
             ));
         }
@@ -131,8 +123,8 @@ pub fn bgwriter(pool: &Pool, dir: &Path, requests: &OwnedFd) -> Result<String> {
     }
     Ok(format!(
         "wrote {} in {} (WAL first: each page only once the WAL is flushed up to its LSN)",
-        count(written, "page"),
-        count(rounds, "round")
+        count(written as u64, "page", "pages"),
+        count(rounds as u64, "round", "rounds")
     ))
 }
 
@@ -159,8 +151,8 @@ pub fn walwriter(pool: &Pool, dir: &Path, requests: &OwnedFd) -> Result<String> 
     }
     Ok(format!(
         "{} in {}; at shutdown the WAL is flushed up to LSN {}",
-        count(flushes, "flush"),
-        count(rounds, "round"),
+        count(flushes as u64, "flush", "flushes"),
+        count(rounds as u64, "round", "rounds"),
         ctl.flushed.load(Ordering::Acquire)
     ))
 }
