@@ -86,9 +86,11 @@ pub fn main<Args: clap::Parser>(lesson: impl FnOnce(Args) -> Result<()>) -> Exit
     };
     // A panic unwinds through the lesson, so every guard on the way cleans up.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lesson(args)));
-    if stdout_reader_gone() {
-        // `| head` took what it wanted and left: stop quietly, as Unix tools do, now that
-        // everything is cleaned up (`println!` failed with EPIPE: Rust ignores SIGPIPE).
+    let failed = !matches!(outcome, Ok(Ok(())));
+    if failed && stdout_reader_gone() {
+        // `| head` took what it wanted and left, and a write failed (EPIPE: Rust ignores
+        // SIGPIPE): stop quietly, as Unix tools do, now that everything is cleaned up. A
+        // lesson that wrote everything before the reader left just succeeds.
         die_of_sigpipe();
     }
     match outcome {
@@ -103,7 +105,7 @@ pub fn main<Args: clap::Parser>(lesson: impl FnOnce(Args) -> Result<()>) -> Exit
 
 /// Whether stdout is a pipe nobody reads any more (`lesson | head`, once head has exited):
 /// `poll` then reports an error condition on it.
-pub fn stdout_reader_gone() -> bool {
+fn stdout_reader_gone() -> bool {
     let mut stdout = libc::pollfd {
         fd: libc::STDOUT_FILENO,
         events: 0,

@@ -116,6 +116,7 @@ fn conversation(key_from: KeyFrom) -> Result<()> {
         me: &me,
         dir: &dir,
         key_from,
+        segment: true,
     };
     for command in ["create", "attach", "inspect", "remove"] {
         println!("$ l06-keys-and-strangers {command} {}", dir.display());
@@ -128,7 +129,7 @@ fn conversation(key_from: KeyFrom) -> Result<()> {
         }
         println!();
     }
-    leftovers.key_from = ""; // `remove` has removed the segment
+    leftovers.segment = false; // `remove` has removed it
     Ok(())
 }
 
@@ -138,13 +139,15 @@ fn conversation(key_from: KeyFrom) -> Result<()> {
 struct Leftovers<'a> {
     me: &'a Path,
     dir: &'a Path,
-    /// `--key-from`'s value; empty once there is no segment to remove.
+    /// `--key-from`'s value.
     key_from: &'a str,
+    /// Whether the segment may still be there.
+    segment: bool,
 }
 
 impl Drop for Leftovers<'_> {
     fn drop(&mut self) {
-        if !self.key_from.is_empty() {
+        if self.segment {
             let _ = std::process::Command::new(self.me)
                 .args(["remove", "--key-from", self.key_from])
                 .arg(self.dir)
