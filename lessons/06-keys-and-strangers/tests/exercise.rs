@@ -15,6 +15,7 @@ use l06_keys_and_strangers::{
     DirId, Found, Header, Key, SEGMENT_SIZE, classify, create_for_dir, key_from_inode, next_key,
     read_header, write_header,
 };
+use nix::unistd::{Gid, Uid, geteuid, setgid, setuid};
 use tempfile::TempDir;
 
 fn main() -> std::process::ExitCode {
@@ -192,10 +193,8 @@ fn classified_as_another_user(mode: u16, refusing_call: &str) {
     let segment = Segment::create(scene.key, SEGMENT_SIZE, mode).unwrap();
     let (shmid, dir) = (segment.id(), scene.path().to_owned());
     let child = fork_child(|| {
-        // SAFETY: geteuid, setgid and setuid have no memory-safety preconditions.
-        if unsafe { libc::geteuid() } == 0
-            && unsafe { libc::setgid(65534) != 0 || libc::setuid(65534) != 0 }
-        {
+        let nobody = (Gid::from_raw(65534), Uid::from_raw(65534));
+        if geteuid().is_root() && (setgid(nobody.0).is_err() || setuid(nobody.1).is_err()) {
             return 3; // cannot play another user here: nothing to check
         }
         match classify(shmid, &dir) {

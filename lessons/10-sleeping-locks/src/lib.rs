@@ -245,8 +245,8 @@ impl PthreadMutex {
     pub unsafe fn init(at: *mut PthreadMutex, robustness: Robustness) -> Result<()> {
         // SAFETY: a zeroed attribute object is valid storage for pthread_mutexattr_init.
         let mut attr: libc::pthread_mutexattr_t = unsafe { std::mem::zeroed() };
-        // SAFETY (all four calls): `attr` is a live attribute object on our stack, and `at`
-        // is valid, unshared memory for a mutex (the caller's promise).
+        // SAFETY: for each of the calls below, `attr` is a live attribute object on our
+        // stack, and `at` is valid, unshared memory for a mutex (the caller's promise).
         unsafe {
             check(
                 "pthread_mutexattr_init",

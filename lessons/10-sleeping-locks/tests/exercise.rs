@@ -252,10 +252,10 @@ fn racing_processes_count_exactly_and_none_sleeps_forever() {
         // SAFETY: a field of the live mapping, reached only through this raw pointer and
         // written only under the lock.
         let counter = unsafe { addr_of_mut!((*arena).counter) };
-        // SAFETY (the references): zeroed atomics and an unlocked FutexMutex in a live
-        // mapping, used only through atomic operations; the plain counter is reached only
-        // through a raw pointer.
+        // SAFETY: zeroed atomics and an unlocked FutexMutex in a live mapping, used only
+        // through atomic operations; the plain counter is reached only through a raw pointer.
         let (mutex, arrived, go) = unsafe { (&(*arena).mutex, &(*arena).arrived, &(*arena).go) };
+        // SAFETY: as above, for the progress atomics.
         let progress = |i: usize| unsafe { &(*arena).progress[i].0 };
 
         let mut team: Vec<Child> = Vec::new();

@@ -21,7 +21,7 @@ fn find_or_create(
     key: &[u8; NAME_LEN],
     size: usize,
 ) -> Result<(usize, bool), ShmemError> {
-    // SAFETY (all three calls): we hold the index lock.
+    // SAFETY: we hold the index lock (so for the two calls below too).
     if let Some(entry) = unsafe { shmem.lookup(key) } {
         if entry.size as usize != size {
             return Err(ShmemError::SizeMismatch {
@@ -32,6 +32,7 @@ fn find_or_create(
         }
         return Ok((entry.offset as usize, true));
     }
+    // SAFETY: we hold the index lock.
     if unsafe { shmem.index_is_full() } {
         return Err(ShmemError::IndexFull {
             name: name.into(),
@@ -39,6 +40,7 @@ fn find_or_create(
         });
     }
     let allocation = shmem.alloc(size).map_err(|err| err.for_structure(name))?;
+    // SAFETY: we hold the index lock.
     unsafe {
         shmem.insert(IndexEntry {
             name: *key,
