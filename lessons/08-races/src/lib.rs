@@ -33,6 +33,9 @@ use nix::unistd::Pid;
 #[cfg_attr(not(feature = "exercise"), path = "solution.rs")]
 pub mod exercise;
 
+mod lock;
+pub use lock::{Guard, NoLock, ProcessLock};
+
 // ANCHOR: shared
 /// One `T` in shared memory, all bytes zero to start with. `T` must be plain data for which
 /// all-zero bytes are a valid value (integers, atomics, arrays and `#[repr(C)]` structs of
@@ -89,8 +92,9 @@ pub const MAX_WORKERS: usize = 64;
 /// barrier and spins until the parent releases all of them at once. With `pin`, worker `i`
 /// is pinned to the `i % cpus`-th CPU this process may use, so that two workers share a
 /// CPU only when there are more workers than CPUs. Waits for every worker; the first found
-/// not to exit with status 0 makes the race an error (and the others are killed).
-pub fn race(workers: usize, pin: bool, work: impl Fn(usize)) -> Result<Finish> {
+/// not to exit with status 0 makes the race an error (and the others are killed). A worker
+/// whose `work` returns an error prints it on stderr and exits with status 1.
+pub fn race(workers: usize, pin: bool, work: impl Fn(usize) -> Result<()>) -> Result<Finish> {
     if !(1..=MAX_WORKERS).contains(&workers) {
         return Err(Error::Usage(format!(
             "a race needs 1 to {MAX_WORKERS} workers, not {workers}"
@@ -120,7 +124,10 @@ pub fn race(workers: usize, pin: bool, work: impl Fn(usize)) -> Result<Finish> {
             while line.go.load(Ordering::Acquire) == 0 {
                 std::thread::yield_now();
             }
-            work(index);
+            if let Err(err) = work(index) {
+                eprintln!("worker {index}: {err}");
+                return 1;
+            }
             line.finished_at[index].store(now_ns(), Ordering::Release);
             0
         })?);
@@ -196,29 +203,6 @@ pub fn now_ns() -> u64 {
     now.tv_sec() as u64 * 1_000_000_000 + now.tv_nsec() as u64
 }
 
-// ANCHOR: lock_trait
-/// A lock that lives in shared memory and works across processes: every lock of Part IV
-/// implements it, so that one harness can prove each correct and measure what it costs.
-///
-/// The lock is made in place in shared memory by its own constructor, before fork; every
-/// process then uses it through a `&` to that memory, which is sound because a lock is
-/// made of atomics (or of something the kernel manages), never of plain fields.
-pub trait ProcessLock: Sync {
-    /// Blocks until this process holds the lock.
-    fn lock(&self);
-    /// Releases it. Only the holder calls this.
-    fn unlock(&self);
-}
-
-/// No lock at all: what an unprotected read-modify-write looks like in the reports.
-pub struct NoLock;
-
-impl ProcessLock for NoLock {
-    fn lock(&self) {}
-    fn unlock(&self) {}
-}
-// ANCHOR_END: lock_trait
-
 // ANCHOR: increment
 /// One increment of a plain (non-atomic) counter: a load, a short delay standing in for
 /// real work between reading a value and writing it back, and a store. Without a lock,
@@ -258,12 +242,12 @@ pub fn count_under_lock<L: ProcessLock>(
     let counter_ptr = counter.as_ptr();
     let finish = race(workers, pin, |_| {
         for _ in 0..iterations {
-            lock.lock();
+            let _held = lock.lock()?;
             // SAFETY: the counter is a live u64 in shared memory; the lock (if it is one)
             // keeps other processes out of this load-and-store.
             unsafe { increment(counter_ptr) };
-            lock.unlock();
         }
+        Ok(())
     })?;
     // SAFETY: every worker has exited (race waited for them): nobody writes any more.
     Ok((unsafe { counter_ptr.read_volatile() }, finish))
@@ -288,6 +272,7 @@ pub fn count_with_fetch_add(workers: usize, iterations: u64, pin: bool) -> Resul
             // Relaxed: atomicity does not depend on the ordering; nothing else is published.
             count.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(())
     })?;
     Ok((count.load(Ordering::Relaxed), finish))
 }
@@ -410,6 +395,7 @@ pub fn transfer_and_audit(transferers: usize, iterations: u64, pin: bool) -> Res
             log.audits.store(audits, Ordering::SeqCst);
             log.torn.store(torn, Ordering::SeqCst);
         }
+        Ok(())
     })?;
     let (a, b) = audit(balances);
     Ok(Audited {

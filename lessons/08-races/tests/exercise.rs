@@ -144,6 +144,7 @@ fn drain_a() -> (u32, u32, u64) {
             }
         }
         succeeded[index].store(mine, Ordering::SeqCst);
+        Ok(())
     })
     .unwrap_or_else(|err| panic!("the race failed: {err}{}", why_the_race_failed(&err)));
 
@@ -188,7 +189,7 @@ fn an_auditor_never_sees_money_missing_or_counted_twice() {
                 accounts.transfer(1);
             }
             watch.finished.fetch_add(1, Ordering::SeqCst);
-            return;
+            return Ok(());
         }
         let (mut audits, mut torn) = (0_u64, 0_u64);
         watch.watching.store(1, Ordering::SeqCst);
@@ -209,6 +210,7 @@ fn an_auditor_never_sees_money_missing_or_counted_twice() {
         }
         watch.audits.store(audits, Ordering::SeqCst);
         watch.torn.store(torn, Ordering::SeqCst);
+        Ok(())
     })
     .unwrap_or_else(|err| panic!("the race failed: {err}{}", why_the_race_failed(&err)));
 

@@ -15,6 +15,7 @@ fn main() -> std::process::ExitCode {
         every_worker_runs_once_with_its_own_index,
         pinned_workers_are_spread_over_the_usable_cpus,
         a_failing_worker_fails_the_race,
+        a_worker_that_returns_an_error_fails_the_race,
         too_many_workers_is_bad_usage,
         without_a_lock_two_pinned_processes_lose_updates,
         without_a_lock_the_lessons_four_pinned_processes_lose_updates,
@@ -29,6 +30,7 @@ fn every_worker_runs_once_with_its_own_index() {
     let runs = unsafe { &*runs.as_ptr() };
     race(8, false, |index| {
         runs[index].fetch_add(1, Ordering::Relaxed);
+        Ok(())
     })
     .unwrap();
     let counts: Vec<u32> = runs.iter().map(|r| r.load(Ordering::Relaxed)).collect();
@@ -37,7 +39,7 @@ fn every_worker_runs_once_with_its_own_index() {
 
 fn pinned_workers_are_spread_over_the_usable_cpus() {
     let cpus = usable_cpus().unwrap();
-    let finish = race(3, true, |_| {}).unwrap();
+    let finish = race(3, true, |_| Ok(())).unwrap();
     let pinned = finish.cpus.expect("pinned");
     assert_eq!(pinned.len(), 3);
     for (index, cpu) in pinned.iter().enumerate() {
@@ -51,13 +53,23 @@ fn a_failing_worker_fails_the_race() {
             std::panic::set_hook(Box::new(|_| {}));
             panic!("worker 1 fails on purpose");
         }
+        Ok(())
     })
     .unwrap_err();
     assert!(err.to_string().contains("worker 1"), "{err}");
 }
 
+fn a_worker_that_returns_an_error_fails_the_race() {
+    let err = race(3, false, |index| match index {
+        2 => Err(common::Error::Failed("no lock for worker 2".into())),
+        _ => Ok(()),
+    })
+    .unwrap_err();
+    assert_eq!(err.to_string(), "worker 2 exited with status 1");
+}
+
 fn too_many_workers_is_bad_usage() {
-    let err = race(MAX_WORKERS + 1, false, |_| {}).unwrap_err();
+    let err = race(MAX_WORKERS + 1, false, |_| Ok(())).unwrap_err();
     assert_eq!(err.exit_status(), 2, "{err}");
 }
 

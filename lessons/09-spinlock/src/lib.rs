@@ -68,10 +68,11 @@ pub struct TasLock<'a> {
 }
 
 impl ProcessLock for TasLock<'_> {
-    fn lock(&self) {
+    fn acquire(&self) -> Result<()> {
         while tas(self.word) != 0 {}
+        Ok(())
     }
-    fn unlock(&self) {
+    fn release(&self) {
         release(self.word);
     }
 }
@@ -96,12 +97,13 @@ pub fn tas_spin(word: &LockWord) -> u32 {
 }
 
 impl ProcessLock for TasSpinLock<'_> {
-    fn lock(&self) {
+    fn acquire(&self) -> Result<()> {
         while tas_spin(self.word) != 0 {
             std::hint::spin_loop();
         }
+        Ok(())
     }
-    fn unlock(&self) {
+    fn release(&self) {
         release(self.word);
     }
 }
@@ -167,6 +169,12 @@ pub struct SpinDelay {
 pub struct Stuck {
     pub delays: u32,
     pub location: &'static Location<'static>,
+}
+
+impl From<Stuck> for common::Error {
+    fn from(stuck: Stuck) -> common::Error {
+        common::Error::Failed(stuck.to_string())
+    }
 }
 
 impl std::fmt::Display for Stuck {
@@ -255,15 +263,13 @@ pub struct SpinLock<'a> {
 }
 
 impl ProcessLock for SpinLock<'_> {
-    /// Like `SpinLockAcquire`: a stuck lock is not an error anyone could handle, so it
-    /// panics (PostgreSQL PANICs, and the whole server restarts).
+    /// Like `SpinLockAcquire`: the lock's own `acquire` (the exercise), whose `Stuck` ends
+    /// the caller's work as an error. PostgreSQL PANICs there, and the whole server restarts.
     #[track_caller]
-    fn lock(&self) {
-        if let Err(stuck) = self.acquire() {
-            panic!("{stuck}");
-        }
+    fn acquire(&self) -> Result<()> {
+        Ok(SpinLock::acquire(self)?)
     }
-    fn unlock(&self) {
+    fn release(&self) {
         release(self.word);
     }
 }

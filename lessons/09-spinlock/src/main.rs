@@ -205,11 +205,11 @@ fn ns_per_increment(lock: &impl ProcessLock, workers: usize, iterations: u64) ->
     let counter = counter.as_ptr();
     let finish = race(workers, true, |_| {
         for _ in 0..iterations {
-            lock.lock();
+            let _held = lock.lock()?;
             // SAFETY: a live, aligned u64 in shared memory; the lock keeps others out.
             unsafe { counter.write_volatile(counter.read_volatile() + 1) };
-            lock.unlock();
         }
+        Ok(())
     })?;
     let expected = workers as u64 * iterations;
     // SAFETY: every worker has exited; nobody writes any more.

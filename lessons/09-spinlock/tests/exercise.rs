@@ -179,17 +179,17 @@ fn voluntary_switches() -> u64 {
 struct Watched<'a>(SpinLock<'a>);
 
 impl ProcessLock for Watched<'_> {
-    fn lock(&self) {
+    fn acquire(&self) -> common::Result<()> {
         // A private static: each forked process has its own copy, false at fork.
         static ARMED: AtomicBool = AtomicBool::new(false);
         if !ARMED.load(Ordering::Relaxed) {
             ARMED.store(true, Ordering::Relaxed);
             nix::unistd::alarm::set(PATIENCE);
         }
-        self.0.lock();
+        ProcessLock::acquire(&self.0)
     }
-    fn unlock(&self) {
-        self.0.unlock();
+    fn release(&self) {
+        self.0.release();
         l08_races::jitter(32);
     }
 }

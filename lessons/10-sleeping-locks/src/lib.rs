@@ -108,15 +108,17 @@ impl FutexMutex {
             state: AtomicU32::new(0),
         }
     }
+}
 
-    pub fn lock(&self) {
+impl ProcessLock for FutexMutex {
+    fn acquire(&self) -> Result<()> {
         // Uncontended: 0 -> 1 in user space, no system call at all.
         if self
             .state
             .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
-            return;
+            return Ok(());
         }
         // Contended: say "someone sleeps" (2) and sleep while the word stays 2. A swap that
         // returns 0 means the lock was free: we now hold it, in state 2, which costs at
@@ -124,11 +126,12 @@ impl FutexMutex {
         while self.state.swap(2, Ordering::Acquire) != 0 {
             futex_wait(&self.state, 2, FutexScope::Shared);
         }
+        Ok(())
     }
 
     /// Releases the lock and wakes one sleeper if there may be one: the exercise
     /// (src/exercise.rs; the answer is in src/solution.rs).
-    pub fn unlock(&self) {
+    fn release(&self) {
         exercise::unlock(&self.state);
     }
 }
@@ -155,15 +158,6 @@ impl FutexMutex {
 impl Default for FutexMutex {
     fn default() -> Self {
         FutexMutex::new()
-    }
-}
-
-impl ProcessLock for FutexMutex {
-    fn lock(&self) {
-        FutexMutex::lock(self);
-    }
-    fn unlock(&self) {
-        FutexMutex::unlock(self);
     }
 }
 
@@ -316,14 +310,17 @@ impl PthreadMutex {
 unsafe impl Sync for PthreadMutex {}
 
 impl ProcessLock for PthreadMutex {
-    fn lock(&self) {
-        match PthreadMutex::lock(self) {
-            Ok(Acquired::Clean) => {}
-            Ok(Acquired::OwnerDied) => panic!("pthread_mutex_lock: EOWNERDEAD: its holder died"),
-            Err(err) => panic!("{err}"),
+    /// A holder that died (robust mutexes only) is an error here: whatever it was changing
+    /// may be half done, and only code that knows the data can repair it (lesson 12).
+    fn acquire(&self) -> Result<()> {
+        match PthreadMutex::lock(self)? {
+            Acquired::Clean => Ok(()),
+            Acquired::OwnerDied => Err(Error::Failed(
+                "pthread_mutex_lock: EOWNERDEAD: the mutex's last holder died holding it".into(),
+            )),
         }
     }
-    fn unlock(&self) {
+    fn release(&self) {
         if let Err(err) = PthreadMutex::unlock(self) {
             panic!("{err}");
         }
@@ -440,12 +437,10 @@ impl PosixSemaphore {
 unsafe impl Sync for PosixSemaphore {}
 
 impl ProcessLock for PosixSemaphore {
-    fn lock(&self) {
-        if let Err(err) = self.wait() {
-            panic!("{err}");
-        }
+    fn acquire(&self) -> Result<()> {
+        self.wait()
     }
-    fn unlock(&self) {
+    fn release(&self) {
         if let Err(err) = self.post() {
             panic!("{err}");
         }
@@ -613,12 +608,10 @@ impl Drop for SysVSemaphore {
 }
 
 impl ProcessLock for SysVSemaphore {
-    fn lock(&self) {
-        if let Err(err) = self.wait() {
-            panic!("{err}");
-        }
+    fn acquire(&self) -> Result<()> {
+        self.wait()
     }
-    fn unlock(&self) {
+    fn release(&self) {
         if let Err(err) = self.post() {
             panic!("{err}");
         }
@@ -774,9 +767,9 @@ mod tests {
     #[cfg(not(feature = "exercise"))]
     fn an_uncontended_futex_mutex_goes_0_1_0() {
         let mutex = FutexMutex::new();
-        mutex.lock();
+        let held = mutex.lock().unwrap();
         assert_eq!(mutex.state(), 1);
-        mutex.unlock();
+        drop(held);
         assert_eq!(mutex.state(), 0);
     }
 

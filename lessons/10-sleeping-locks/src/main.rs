@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use common::{Error, Result, child, fork_child, parent, section};
-use l08_races::{Finish, MAX_WORKERS, ProcessLock, Shared, count_under_lock};
+use l08_races::{Finish, Guard, MAX_WORKERS, ProcessLock, Shared, count_under_lock};
 use l10_sleeping_locks::{
     Blocked, FutexMutex, FutexScope, PosixSemaphore, PthreadMutex, Robustness, SysVSemaphore,
     futex_op_name, futex_wait, futex_wake, wait_until_blocked,
@@ -66,12 +66,12 @@ fn futex_mutex_states() -> Result<()> {
         "a FutexMutex in a MAP_SHARED mapping: state {}",
         mutex.state()
     );
-    mutex.lock();
+    let held = mutex.lock()?;
     parent!(
         "lock(): compare_exchange(0, 1) succeeded in user space, no system call: state {}",
         mutex.state()
     );
-    watch_a_waiter(&*mutex, mutex.as_ptr() as usize, || {
+    watch_a_waiter(&*mutex, held, mutex.as_ptr() as usize, || {
         parent!(
             "state {}: the waiter swapped in 2 before it slept, so unlock() will wake it",
             mutex.state()
@@ -81,18 +81,18 @@ fn futex_mutex_states() -> Result<()> {
     Ok(())
 }
 
-/// The caller holds `lock`. A child calls `lock()` and goes to sleep; we find out where
-/// from /proc/PID/syscall, run `while_asleep`, then unlock and see the child get the lock
-/// and finish.
+/// The caller holds `lock`, as `held`. A child calls `lock()` and goes to sleep; we find
+/// out where from /proc/PID/syscall, run `while_asleep`, then unlock and see the child get
+/// the lock and finish.
 fn watch_a_waiter<L: ProcessLock>(
     lock: &L,
+    held: Guard<'_, L>,
     lock_address: usize,
     while_asleep: impl Fn(),
 ) -> Result<()> {
-    let waiter = fork_child(|| {
-        lock.lock();
-        lock.unlock();
-        0
+    let waiter = fork_child(|| match lock.lock() {
+        Ok(_held) => 0, // taken, and released as `_held` goes
+        Err(_) => 1,
     })?;
     let pid = waiter.pid();
     let blocked = wait_until_blocked(pid, &SLEEPING_CALLS, ASLEEP_WITHIN)?;
@@ -101,7 +101,7 @@ fn watch_a_waiter<L: ProcessLock>(
         describe(&blocked, "lock", lock_address)
     );
     while_asleep();
-    lock.unlock();
+    drop(held); // unlock()
     parent!(
         "unlock(); child pid {pid} got the lock, unlocked it, and {}",
         waiter.wait()?
@@ -188,9 +188,10 @@ fn pthread_mutex() -> Result<()> {
         "pthread_mutex_init with PTHREAD_PROCESS_SHARED: a {}-byte pthread_mutex_t",
         size_of::<libc::pthread_mutex_t>()
     );
-    ProcessLock::lock(&*mutex);
+    // Lesson 08's guarded lock: PthreadMutex's own `lock` also reports a dead holder (12).
+    let held = ProcessLock::lock(&*mutex)?;
     parent!("pthread_mutex_lock: locked, here");
-    watch_a_waiter(&*mutex, mutex.as_ptr() as usize, || {})?;
+    watch_a_waiter(&*mutex, held, mutex.as_ptr() as usize, || {})?;
     Ok(())
 }
 // ANCHOR_END: pthread
@@ -204,12 +205,12 @@ fn posix_semaphore() -> Result<()> {
         size_of::<libc::sem_t>(),
         sem.value()?
     );
-    sem.wait()?;
+    let held = sem.lock()?;
     parent!(
         "sem_wait: value {}, so the next sem_wait sleeps",
         sem.value()?
     );
-    watch_a_waiter(&*sem, sem.as_ptr() as usize, || {})?;
+    watch_a_waiter(&*sem, held, sem.as_ptr() as usize, || {})?;
     parent!("value {}", sem.value()?);
     Ok(())
 }
@@ -256,9 +257,9 @@ fn system_v_semaphore() -> Result<SysVSemaphore> {
         sem.value()?
     );
 
-    sem.wait()?;
+    let held = sem.lock()?;
     parent!("semop(-1, SEM_UNDO): locked, here");
-    watch_a_waiter(&sem, 0, || {})?;
+    watch_a_waiter(&sem, held, 0, || {})?;
 
     let quitter = fork_child(|| match sem.wait() {
         Ok(()) => {

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Child, Exit, fork_child};
-use l08_races::{Shared, increment, usable_cpus};
+use l08_races::{ProcessLock, Shared, increment, usable_cpus};
 use l10_sleeping_locks::{FutexMutex, blocked_in, wait_until_blocked};
 use nix::sched::{CpuSet, sched_setaffinity};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
@@ -44,18 +44,18 @@ fn unlock_leaves_the_mutex_unlocked() {
     let memory = Shared::<FutexMutex>::new().expect("map shared memory");
     // SAFETY: a zeroed FutexMutex (unlocked) in a live mapping; only this process uses it.
     let mutex = unsafe { &*memory.as_ptr() };
-    mutex.lock();
+    mutex.acquire().unwrap();
     assert_eq!(mutex.state(), 1, "lock() on a free mutex leaves state 1");
-    mutex.unlock();
+    mutex.release();
     assert_eq!(
         mutex.state(),
         0,
         "after lock() and unlock() the state is {}: unlock must leave it 0 (unlocked)",
         mutex.state()
     );
-    mutex.lock();
+    mutex.acquire().unwrap();
     mutex.word().store(2, Ordering::Relaxed); // as if a waiter had come and gone
-    mutex.unlock();
+    mutex.release();
     assert_eq!(
         mutex.state(),
         0,
@@ -68,10 +68,10 @@ fn unlock_wakes_a_sleeping_waiter() {
     let memory = Shared::<FutexMutex>::new().expect("map shared memory");
     // SAFETY: a zeroed FutexMutex in a live mapping, used through its atomic word only.
     let mutex = unsafe { &*memory.as_ptr() };
-    mutex.lock();
+    mutex.acquire().unwrap();
     let waiter = fork_child(|| {
-        mutex.lock();
-        mutex.unlock();
+        mutex.acquire().unwrap();
+        mutex.release();
         0
     })
     .expect("fork");
@@ -80,7 +80,7 @@ fn unlock_wakes_a_sleeping_waiter() {
         .expect("the child should go to sleep in FUTEX_WAIT on the held mutex");
     assert_eq!(mutex.state(), 2, "a sleeper sets the state to 2");
 
-    mutex.unlock();
+    mutex.release();
     let mut team = vec![waiter];
     match wait_for_all(&mut team, &[], u64::MAX) {
         Ok(()) => {}
@@ -147,7 +147,7 @@ fn unlock_wakes_a_waiter_that_came_while_it_ran() {
     // SAFETY: zeroed atomics and an unlocked FutexMutex in live mappings, used atomically.
     let (mutex, handshake) = unsafe { (&*memory.as_ptr(), &*shake.as_ptr()) };
     let unlocker = fork_child(|| {
-        mutex.lock();
+        mutex.acquire().unwrap();
         handshake.holding.store(1, Ordering::Release);
         while handshake.unlock_now.load(Ordering::Acquire) == 0 {
             std::hint::spin_loop();
@@ -168,7 +168,7 @@ fn unlock_wakes_a_waiter_that_came_while_it_ran() {
         if unsafe { libc::mprotect(memory.as_ptr().cast(), page(), libc::PROT_READ) } != 0 {
             return 3;
         }
-        mutex.unlock();
+        mutex.release();
         0
     })
     .expect("fork");
@@ -189,8 +189,8 @@ fn unlock_wakes_a_waiter_that_came_while_it_ran() {
     }
     let wrote = handshake.faulted.load(Ordering::Acquire) == 1;
     let waiter = fork_child(|| {
-        mutex.lock();
-        mutex.unlock();
+        mutex.acquire().unwrap();
+        mutex.release();
         0
     })
     .expect("fork");
@@ -271,10 +271,10 @@ fn racing_processes_count_exactly_and_none_sleeps_forever() {
                         std::hint::spin_loop();
                     }
                     for n in 1..=ITERATIONS {
-                        mutex.lock();
+                        mutex.acquire().unwrap();
                         // SAFETY: the counter is a live u64; the lock keeps others out.
                         unsafe { increment(counter) };
-                        mutex.unlock();
+                        mutex.release();
                         progress(i).store(n, Ordering::Relaxed);
                     }
                     0

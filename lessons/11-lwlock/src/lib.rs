@@ -481,13 +481,49 @@ impl LwLock {
 // ANCHOR_END: my_proc
 
 // ANCHOR: process_lock
+impl LwLock {
+    /// Takes the lock in `mode` and returns the guard that holds it; dropping the guard is
+    /// `LWLockRelease`. A semaphore that fails under a sleeping waiter ends the process
+    /// (PostgreSQL's `PGSemaphoreLock` reports it as FATAL).
+    pub fn hold(&self, mode: Mode) -> Held<'_> {
+        let slept = self.acquire(mode);
+        Held {
+            lock: self,
+            mode,
+            slept,
+        }
+    }
+}
+
+/// Proof that this process holds an [`LwLock`] in `mode`; dropping it releases the lock.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct Held<'a> {
+    lock: &'a LwLock,
+    mode: Mode,
+    slept: bool,
+}
+
+impl Held<'_> {
+    /// Whether this process had to sleep for the lock.
+    pub fn slept(&self) -> bool {
+        self.slept
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.lock.release(self.mode);
+    }
+}
+
 /// In exclusive mode an LWLock is a mutex: lesson 08's harness can count under it.
 impl ProcessLock for LwLock {
-    fn lock(&self) {
-        self.acquire(Mode::Exclusive);
+    fn acquire(&self) -> Result<()> {
+        LwLock::acquire(self, Mode::Exclusive);
+        Ok(())
     }
-    fn unlock(&self) {
-        self.release(Mode::Exclusive);
+    fn release(&self) {
+        LwLock::release(self, Mode::Exclusive);
     }
 }
 
@@ -495,10 +531,11 @@ impl ProcessLock for LwLock {
 pub struct SharedMode<'a>(pub &'a LwLock);
 
 impl ProcessLock for SharedMode<'_> {
-    fn lock(&self) {
+    fn acquire(&self) -> Result<()> {
         self.0.acquire(Mode::Shared);
+        Ok(())
     }
-    fn unlock(&self) {
+    fn release(&self) {
         self.0.release(Mode::Shared);
     }
 }
@@ -624,6 +661,7 @@ pub fn readers_and_writers(
         } else {
             write(lock, book, writes);
         }
+        Ok(())
     })?;
     Ok(Watched {
         reads: book.reads.load(Ordering::SeqCst),
@@ -656,7 +694,7 @@ fn read_until_writers_are_done(
             book.starved.store(1, Ordering::SeqCst);
             break;
         }
-        lock.acquire(Mode::Shared);
+        let held = lock.hold(Mode::Shared);
         let inside = book.readers_inside.fetch_add(1, Ordering::SeqCst) + 1;
         book.max_readers.fetch_max(inside, Ordering::Relaxed);
         if book.writers_inside.load(Ordering::SeqCst) != 0 {
@@ -669,7 +707,7 @@ fn read_until_writers_are_done(
             torn += 1;
         }
         book.readers_inside.fetch_sub(1, Ordering::SeqCst);
-        lock.release(Mode::Shared);
+        drop(held);
         reads += 1;
         spin(random.next() % PAUSE_WORK);
     }
@@ -683,7 +721,8 @@ fn write(lock: &LwLock, book: &Notebook, writes: u64) {
     let mut random = Xorshift::new();
     for _ in 0..writes {
         let asked = now_ns();
-        sleeps += u64::from(lock.acquire(Mode::Exclusive));
+        let held = lock.hold(Mode::Exclusive);
+        sleeps += u64::from(held.slept());
         longest = longest.max(now_ns() - asked);
         let writers = book.writers_inside.fetch_add(1, Ordering::SeqCst);
         if writers != 0 || book.readers_inside.load(Ordering::SeqCst) != 0 {
@@ -694,7 +733,7 @@ fn write(lock: &LwLock, book: &Notebook, writes: u64) {
         spin(READ_WORK);
         book.b.fetch_add(1, Ordering::Relaxed);
         book.writers_inside.fetch_sub(1, Ordering::SeqCst);
-        lock.release(Mode::Exclusive);
+        drop(held);
         spin(random.next() % PAUSE_WORK);
     }
     book.writer_sleeps.fetch_add(sleeps, Ordering::Relaxed);

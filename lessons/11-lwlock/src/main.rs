@@ -354,14 +354,14 @@ fn ns_per_read(lock: &impl ProcessLock, workers: usize, iterations: u64) -> Resu
     let value = value.as_ptr();
     let finish = race(workers, true, |_| {
         for _ in 0..iterations {
-            lock.lock();
+            let _held = lock.lock()?;
             // SAFETY: a live u64 in shared memory that nobody writes during the race.
             let _ = unsafe { value.read_volatile() };
             for _ in 0..l08_races::WORK_BETWEEN_LOAD_AND_STORE {
                 std::hint::spin_loop();
             }
-            lock.unlock();
         }
+        Ok(())
     })?;
     Ok(per(&finish, workers as u64 * iterations))
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use common::{Error, Exit, Result, child, fork_child, parent, section};
-use l09_spinlock::{Backoff, SpinLock, lock_word, new_lock_word, tas};
+use l09_spinlock::{Backoff, ProcessLock, SpinLock, lock_word, new_lock_word, tas};
 use l10_sleeping_locks::{
     Acquired, FutexMutex, PthreadMutex, Robustness, SysVSemaphore, futex_op_name,
     wait_until_blocked,
@@ -66,11 +66,13 @@ fn run(args: Args) -> Result<()> {
 // ANCHOR: kill_halfway
 /// Forks a holder that runs `take` (true: it holds the lock now), starts a transfer and
 /// stops halfway. Kills it there, and reports what it left.
-fn kill_holder_halfway(scene: &Scene, take: impl Fn() -> bool) -> Result<()> {
+fn kill_holder_halfway<Held>(scene: &Scene, take: impl Fn() -> Option<Held>) -> Result<()> {
     let holder = fork_child(|| {
-        if !take() {
+        // A guard, where the lock has one: its Drop would release the lock, but SIGKILL
+        // ends the process with no code of its own run, so it never does.
+        let Some(_held) = take() else {
             return 1;
-        }
+        };
         child!(
             "holder, child pid {}: took the lock; a -= {AMOUNT}, and b += {AMOUNT} comes next",
             std::process::id()
@@ -150,7 +152,7 @@ fn spinlock(deadline: Duration) -> Result<()> {
     let scene = Scene::new_shared()?;
     let shared = new_lock_word()?;
     let word = lock_word(&shared);
-    kill_holder_halfway(&scene, || tas(word) == 0)?;
+    kill_holder_halfway(&scene, || (tas(word) == 0).then_some(()))?;
     parent!(
         "the lock word reads {}: a spinlock does not know who holds it, or whether they live",
         word.state.load(std::sync::atomic::Ordering::Relaxed)
@@ -185,20 +187,14 @@ fn futex_mutex(deadline: Duration) -> Result<()> {
     section("2. A futex mutex (lesson 10): the same");
     let scene = Scene::new_shared()?;
     let mutex = FutexMutex::new_shared()?;
-    kill_holder_halfway(&scene, || {
-        mutex.lock();
-        true
-    })?;
+    kill_holder_halfway(&scene, || mutex.lock().ok())?;
     parent!(
         "the state word reads {}: \"locked\", by a process that no longer exists",
         mutex.state()
     );
     expect_stuck(
         deadline,
-        || {
-            mutex.lock();
-            0
-        },
+        || mutex.lock().map_or(1, |_held| 0),
         Some(libc::SYS_futex),
     )
 }
@@ -207,7 +203,7 @@ fn stalled_pthread_mutex(deadline: Duration) -> Result<()> {
     section("3. A pthread mutex, PTHREAD_PROCESS_SHARED, default robustness (stalled)");
     let scene = Scene::new_shared()?;
     let mutex = PthreadMutex::new_shared(Robustness::Stalled)?;
-    kill_holder_halfway(&scene, || mutex.lock().is_ok())?;
+    kill_holder_halfway(&scene, || mutex.lock().ok())?;
     expect_stuck(
         deadline,
         || mutex.lock().map_or(1, |_| 0),
@@ -221,7 +217,9 @@ fn robust_pthread_mutex() -> Result<()> {
     section("4. A robust pthread mutex: the next locker is told, EOWNERDEAD");
     let scene = Scene::new_shared()?;
     let mutex = PthreadMutex::new_shared(Robustness::Robust)?;
-    kill_holder_halfway(&scene, || matches!(mutex.lock(), Ok(Acquired::Clean)))?;
+    kill_holder_halfway(&scene, || {
+        matches!(mutex.lock(), Ok(Acquired::Clean)).then_some(())
+    })?;
     expect_through(|| {
         let me = std::process::id();
         match mutex.lock() {
@@ -258,7 +256,9 @@ fn robust_pthread_mutex() -> Result<()> {
     parent!("once more, and this time the next locker does not call pthread_mutex_consistent");
     let scene = Scene::new_shared()?;
     let mutex = PthreadMutex::new_shared(Robustness::Robust)?;
-    kill_holder_halfway(&scene, || matches!(mutex.lock(), Ok(Acquired::Clean)))?;
+    kill_holder_halfway(&scene, || {
+        matches!(mutex.lock(), Ok(Acquired::Clean)).then_some(())
+    })?;
     expect_through(|| match mutex.lock() {
         Ok(Acquired::OwnerDied) => {
             child!(
@@ -293,7 +293,7 @@ fn sysv_semaphore() -> Result<()> {
     let scene = Scene::new_shared()?;
     let sem = SysVSemaphore::create()?;
     sem.set_value(1)?;
-    kill_holder_halfway(&scene, || sem.wait().is_ok())?;
+    kill_holder_halfway(&scene, || sem.wait().ok())?;
     parent!(
         "semid {}: GETVAL {}: at its death the kernel applied the holder's semadj (+1)",
         sem.id(),
@@ -323,14 +323,9 @@ fn crash_restart() -> Result<()> {
     let committed = (100, 100); // what survives on disk: lesson 15 replays the WAL for it
     let scene = Scene::new_shared()?;
     let mutex = FutexMutex::new_shared()?;
-    let worker = || {
-        mutex.lock();
-        scene.accounts.transfer(AMOUNT, || {});
-        mutex.unlock();
-        0
-    };
+    let worker = || transfer_under_the_lock(&mutex, &scene);
     let holder = fork_child(|| {
-        mutex.lock();
+        let _held = mutex.lock();
         stop_halfway(&scene, AMOUNT)
     })?;
     wait_for_halfway(&holder, &scene, MUST_HAPPEN_WITHIN)?;
@@ -376,12 +371,7 @@ fn crash_restart() -> Result<()> {
         mutex.state(),
         scene.accounts
     );
-    let fresh = fork_child(|| {
-        mutex.lock();
-        scene.accounts.transfer(AMOUNT, || {});
-        mutex.unlock();
-        0
-    })?;
+    let fresh = fork_child(|| transfer_under_the_lock(&mutex, &scene))?;
     let pid = fresh.pid();
     parent!(
         "a new worker transfers {AMOUNT}; child pid {pid} {}",
@@ -390,5 +380,16 @@ fn crash_restart() -> Result<()> {
     parent!("the accounts: {}", scene.accounts);
     parent!("nobody repaired the dead holder's lock or its data: both were thrown away");
     Ok(())
+}
+
+/// A worker's transfer, under the lock its guard holds: the exit status says how it went.
+fn transfer_under_the_lock(mutex: &FutexMutex, scene: &Scene) -> i32 {
+    match mutex.lock() {
+        Ok(_held) => {
+            scene.accounts.transfer(AMOUNT, || {});
+            0
+        }
+        Err(_) => 1,
+    }
 }
 // ANCHOR_END: restart

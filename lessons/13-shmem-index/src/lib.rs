@@ -383,7 +383,7 @@ impl<'a> Shmem<'a> {
         let allocated_size = cache_line_align(size.max(1));
         let header = self.header();
         let lock = self.shmem_lock();
-        lock.lock();
+        SpinLock::acquire(&lock).unwrap_or_else(|stuck| panic!("{stuck}")); // INTERIM
         // SAFETY: free_offset and total_size are read and written under ShmemLock only.
         let (start, total) = unsafe { ((*header).free_offset, (*header).total_size) };
         let fits = start + allocated_size as u64 <= total;
@@ -391,7 +391,7 @@ impl<'a> Shmem<'a> {
             // SAFETY: as above.
             unsafe { (*header).free_offset = start + allocated_size as u64 };
         }
-        lock.unlock();
+        ProcessLock::release(&lock); // INTERIM
         if !fits {
             return Err(ShmemError::OutOfMemory {
                 name: None,
@@ -411,10 +411,10 @@ impl<'a> Shmem<'a> {
     /// The free offset, read under `ShmemLock`.
     pub fn free_offset(&self) -> usize {
         let lock = self.shmem_lock();
-        lock.lock();
+        SpinLock::acquire(&lock).unwrap_or_else(|stuck| panic!("{stuck}")); // INTERIM
         // SAFETY: read under ShmemLock.
         let free = unsafe { (*self.header()).free_offset };
-        lock.unlock();
+        ProcessLock::release(&lock); // INTERIM
         free as usize
     }
 
@@ -481,14 +481,14 @@ impl<'a> Shmem<'a> {
     /// Every entry, copied out under the index lock (in the order they were made).
     pub fn entries(&self) -> Vec<IndexEntry> {
         let lock = self.index_lock();
-        lock.lock();
+        SpinLock::acquire(&lock).unwrap_or_else(|stuck| panic!("{stuck}")); // INTERIM
         // SAFETY: under the index lock.
         let used = unsafe { (*self.index()).used } as usize;
         // SAFETY: as above.
         let entries = (0..used)
             .map(|slot| unsafe { self.entry(slot).read() })
             .collect();
-        lock.unlock();
+        ProcessLock::release(&lock); // INTERIM
         entries
     }
 
@@ -496,10 +496,10 @@ impl<'a> Shmem<'a> {
     pub fn find(&self, name: &str) -> Result<Option<IndexEntry>, ShmemError> {
         let key = encode_name(name)?;
         let lock = self.index_lock();
-        lock.lock();
+        SpinLock::acquire(&lock).unwrap_or_else(|stuck| panic!("{stuck}")); // INTERIM
         // SAFETY: we hold the index lock.
         let found = unsafe { self.lookup(&key) };
-        lock.unlock();
+        ProcessLock::release(&lock); // INTERIM
         Ok(found)
     }
 
@@ -509,7 +509,7 @@ impl<'a> Shmem<'a> {
     /// the index itself); then the unused rest, whose name is NULL (`None`).
     pub fn allocations(&self) -> Vec<Row> {
         let lock = self.index_lock();
-        lock.lock();
+        SpinLock::acquire(&lock).unwrap_or_else(|stuck| panic!("{stuck}")); // INTERIM
         // SAFETY: under the index lock.
         let used = unsafe { (*self.index()).used } as usize;
         let mut rows: Vec<Row> = (0..used)
@@ -523,7 +523,7 @@ impl<'a> Shmem<'a> {
             })
             .collect();
         let free = self.free_offset(); // ShmemLock inside the index lock, as PostgreSQL nests them
-        lock.unlock();
+        ProcessLock::release(&lock); // INTERIM
         let named: usize = rows.iter().map(|row| row.allocated_size).sum();
         let anonymous = free - named;
         rows.push(Row {

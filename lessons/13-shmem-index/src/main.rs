@@ -275,16 +275,14 @@ fn late_creators(shmem: &Shmem, workers: usize) -> Result<()> {
     let report: &Report = unsafe { &*report.as_ptr() };
     race(workers, true, |index| {
         let (name, size) = LATE_SHARED;
-        let Ok((offset, found)) = init_struct(shmem, name, size) else {
-            return;
-        };
+        let (offset, found) = init_struct(shmem, name, size)?;
         if !found {
             report.created.fetch_add(1, Ordering::Relaxed);
         }
         report.offsets[index].store(offset as u64 + 1, Ordering::Relaxed);
         if index == 0 {
             for &(name, size) in LATE {
-                let _ = init_struct(shmem, name, size);
+                init_struct(shmem, name, size)?;
             }
         } else {
             for _ in 0..200 {
@@ -294,6 +292,7 @@ fn late_creators(shmem: &Shmem, workers: usize) -> Result<()> {
                 report.listings.fetch_add(1, Ordering::Relaxed);
             }
         }
+        Ok(())
     })?;
     let offsets: Vec<u64> = (0..workers)
         .map(|i| report.offsets[i].load(Ordering::Relaxed))

@@ -9,9 +9,9 @@ pub fn init_struct(shmem: &Shmem, name: &str, size: usize) -> Result<(usize, boo
     // One critical section from the lookup to the insert: a process that looked and found
     // nothing must not let another look before its entry is in.
     let lock = shmem.index_lock();
-    lock.lock();
+    crate::SpinLock::acquire(&lock).unwrap_or_else(|stuck| panic!("{stuck}")); // INTERIM
     let outcome = find_or_create(shmem, name, &key, size);
-    lock.unlock();
+    ProcessLock::release(&lock); // INTERIM
     outcome
 }
 

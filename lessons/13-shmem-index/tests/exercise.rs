@@ -242,6 +242,7 @@ fn processes_creating_one_name_at_once_create_it_once() {
                 tally.created[round].fetch_add(1, Ordering::Relaxed);
             }
         }
+        Ok(())
     });
     if let Err(err) = outcome {
         let text = err.to_string();

@@ -336,15 +336,15 @@ fn racing_backends_lose_no_update_and_log_in_order() {
             }
             // A page's LSN is never older than a record already applied to it. (Checked on
             // the process's own page, where nobody else can have moved it on since.)
-            let lock = pool.page_lock(buffer);
-            lock.acquire(Mode::Shared);
+            let held = pool.page_lock(buffer).hold(Mode::Shared);
             // SAFETY: we hold the page's lock.
             let page_lsn = unsafe { (*pool.page(buffer)).lsn };
-            lock.release(Mode::Shared);
+            drop(held);
             if page_lsn < lsn {
                 tally.page_lsn_older.fetch_add(1, Ordering::Relaxed);
             }
         }
+        Ok(())
     });
     if let Err(err) = outcome {
         let text = err.to_string();

@@ -163,16 +163,17 @@ fn count(lock: &impl ProcessLock, workers: usize, limit: Limit) -> Result<Counte
         // Look at the clock every 64 increments only: reading it costs about as much as an
         // uncontended increment.
         while mine < limit.increments && (mine % 64 != 0 || now_ns() < deadline) {
-            lock.lock();
+            let held = lock.lock()?;
             // A load and a store, not one atomic add: the lock must keep the others out
             // between the two (without one, increments get lost). Atomic all the same, so
             // that even the race without a lock is well defined; Relaxed, because the lock's
             // Acquire and Release order them.
             counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-            lock.unlock();
+            drop(held);
             mine += 1;
         }
         made[index].store(mine, Ordering::Release);
+        Ok(())
     })?;
     Ok(Counted {
         made: made.iter().map(|slot| slot.load(Ordering::Acquire)).sum(),

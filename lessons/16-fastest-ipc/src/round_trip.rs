@@ -92,8 +92,14 @@ pub fn between_processes(channel: Channel, budget: Budget) -> Result<Trips> {
             // SAFETY: as above.
             let word = unsafe { &*word.as_ptr() };
             race(2, true, |side| match side {
-                0 => timing.record(ping_word(word, channel, budget)),
-                _ => pong_word(word, channel),
+                0 => {
+                    timing.record(ping_word(word, channel, budget));
+                    Ok(())
+                }
+                _ => {
+                    pong_word(word, channel);
+                    Ok(())
+                }
             })?;
         }
         Channel::Pipe => {
@@ -101,14 +107,20 @@ pub fn between_processes(channel: Channel, budget: Budget) -> Result<Trips> {
             let (ping_reader, ping_writer) = std::io::pipe()?;
             let (pong_reader, pong_writer) = std::io::pipe()?;
             race(2, true, |side| match side {
-                0 => timing.record(ping_bytes(&mut &pong_reader, &mut &ping_writer, budget)),
+                0 => {
+                    timing.record(ping_bytes(&mut &pong_reader, &mut &ping_writer, budget)?);
+                    Ok(())
+                }
                 _ => pong_bytes(&mut &ping_reader, &mut &pong_writer),
             })?;
         }
         Channel::UnixSocket => {
             let (ping_end, pong_end) = std::os::unix::net::UnixStream::pair()?;
             race(2, true, |side| match side {
-                0 => timing.record(ping_bytes(&mut &ping_end, &mut &ping_end, budget)),
+                0 => {
+                    timing.record(ping_bytes(&mut &ping_end, &mut &ping_end, budget)?);
+                    Ok(())
+                }
                 _ => pong_bytes(&mut &pong_end, &mut &pong_end),
             })?;
         }
@@ -178,27 +190,31 @@ fn wait_for_change(word: &AtomicU32, seen: u32, channel: Channel) -> u32 {
 
 // ANCHOR: ping_bytes
 /// Pings by writing one byte (1) and waits for the one-byte answer; a 0 says "done".
-fn ping_bytes(input: &mut impl Read, output: &mut impl Write, budget: Budget) -> (u64, u64) {
+fn ping_bytes(
+    input: &mut impl Read,
+    output: &mut impl Write,
+    budget: Budget,
+) -> Result<(u64, u64)> {
     let (start, mut trips, mut byte) = (now_ns(), 0, [0u8]);
     let deadline = start + budget.time.as_nanos() as u64;
     while trips < budget.trips && (trips % 64 != 0 || now_ns() < deadline) {
-        output.write_all(&[1]).expect("write a ping");
-        input.read_exact(&mut byte).expect("read a pong");
+        output.write_all(&[1])?;
+        input.read_exact(&mut byte)?;
         trips += 1;
     }
     let took = now_ns() - start;
-    output.write_all(&[0]).expect("write the stop");
-    (trips, took)
+    output.write_all(&[0])?;
+    Ok((trips, took))
 }
 
-fn pong_bytes(input: &mut impl Read, output: &mut impl Write) {
+fn pong_bytes(input: &mut impl Read, output: &mut impl Write) -> Result<()> {
     let mut byte = [0u8];
     loop {
-        input.read_exact(&mut byte).expect("read a ping");
+        input.read_exact(&mut byte)?;
         if byte[0] == 0 {
-            return;
+            return Ok(());
         }
-        output.write_all(&[1]).expect("write a pong");
+        output.write_all(&[1])?;
     }
 }
 // ANCHOR_END: ping_bytes

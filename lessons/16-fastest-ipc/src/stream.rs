@@ -61,29 +61,31 @@ pub fn stream(carrier: Carrier, amount: Amount) -> Result<f64> {
         Carrier::Ring(capacity) => {
             let ring = Ring::new(capacity)?;
             race(2, true, |side| match side {
-                0 => produce(amount, &pattern, |chunk| send(&ring, chunk)),
-                _ => consume(amount, &pattern, received, |chunk| receive(&ring, chunk)),
+                0 => produce(amount, &pattern, |chunk| {
+                    send(&ring, chunk);
+                    Ok(())
+                }),
+                _ => consume(amount, &pattern, received, |chunk| {
+                    receive(&ring, chunk);
+                    Ok(())
+                }),
             })?
         }
         Carrier::Pipe => {
             let (reader, writer) = std::io::pipe()?;
             race(2, true, |side| match side {
-                0 => produce(amount, &pattern, |chunk| {
-                    (&writer).write_all(chunk).expect("write")
-                }),
+                0 => produce(amount, &pattern, |chunk| (&writer).write_all(chunk)),
                 _ => consume(amount, &pattern, received, |chunk| {
-                    (&reader).read_exact(chunk).expect("read")
+                    (&reader).read_exact(chunk)
                 }),
             })?
         }
         Carrier::UnixSocket => {
             let (producer_end, consumer_end) = std::os::unix::net::UnixStream::pair()?;
             race(2, true, |side| match side {
-                0 => produce(amount, &pattern, |chunk| {
-                    (&producer_end).write_all(chunk).expect("write")
-                }),
+                0 => produce(amount, &pattern, |chunk| (&producer_end).write_all(chunk)),
                 _ => consume(amount, &pattern, received, |chunk| {
-                    (&consumer_end).read_exact(chunk).expect("read")
+                    (&consumer_end).read_exact(chunk)
                 }),
             })?
         }
@@ -103,21 +105,31 @@ pub fn stream(carrier: Carrier, amount: Amount) -> Result<f64> {
 }
 
 /// Sends every chunk: the pattern, with the chunk's sequence number in its first 8 bytes.
-fn produce(amount: Amount, pattern: &[u8], mut send: impl FnMut(&[u8])) {
+fn produce(
+    amount: Amount,
+    pattern: &[u8],
+    mut send: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<()> {
     let mut chunk = pattern.to_vec();
     for sequence in 0..amount.chunks {
         chunk[..8].copy_from_slice(&sequence.to_le_bytes());
-        send(&chunk);
+        send(&chunk)?;
     }
+    Ok(())
 }
 
 /// Receives every chunk and checks every byte of it. After a damaged chunk it notes which,
 /// and goes on receiving without checking: stopping would leave the producer waiting for
 /// room for ever.
-fn consume(amount: Amount, pattern: &[u8], report: &Received, mut receive: impl FnMut(&mut [u8])) {
+fn consume(
+    amount: Amount,
+    pattern: &[u8],
+    report: &Received,
+    mut receive: impl FnMut(&mut [u8]) -> std::io::Result<()>,
+) -> Result<()> {
     let mut chunk = vec![0u8; amount.chunk];
     for sequence in 0..amount.chunks {
-        receive(&mut chunk);
+        receive(&mut chunk)?;
         if report.bad_chunk.load(Ordering::Relaxed) != 0 {
             continue;
         }
@@ -129,6 +141,7 @@ fn consume(amount: Amount, pattern: &[u8], report: &Received, mut receive: impl 
             .verified
             .fetch_add(amount.chunk as u64, Ordering::Release);
     }
+    Ok(())
 }
 // ANCHOR_END: stream
 

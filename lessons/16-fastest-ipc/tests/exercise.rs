@@ -269,6 +269,7 @@ fn a_producer_and_a_consumer_process_agree_on_every_byte() {
                 verdict.received.store(received, Ordering::Release);
             }
         }
+        Ok(())
     });
     match verdict.first_wrong.load(Ordering::Acquire) {
         0 => {}
