@@ -13,6 +13,7 @@
 //! - [`on_signal::Remove`]: what the kernel would keep after a SIGINT, SIGTERM or SIGHUP
 //!   (a System V segment or semaphore set, a file) is removed by the signal's handler.
 //! - [`marks`]: files in `$TMPDIR` by which the next run finds what a `kill -9` left.
+//! - [`watchdog`]: an alarm for checks that must not hang, and a child that runs one.
 //! - [`Signals`]: signals blocked and read from a signalfd, the way a postmaster sleeps
 //!   until a child ends or it is told to stop.
 
@@ -24,6 +25,7 @@ pub mod on_signal;
 pub mod parent_death;
 mod pause;
 mod signals;
+pub mod watchdog;
 
 pub use error::{Error, Result, main, positive, up_to, whole_number, within};
 pub use fork::{Child, Exit, OnParentDeath, fork_child, fork_child_with, thread_count};
