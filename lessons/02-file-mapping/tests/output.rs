@@ -3,6 +3,12 @@
 
 use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 
+/// Lesson 02's own temporary directory: its name holds its PID, for the next run to find.
+const FILTERS: &[snapshots::Filter] = &[(
+    r"(/[^/\s]+)*/l02-file-mapping\.\d+\.[A-Za-z0-9]{6,}",
+    "[TMPDIR]",
+)];
+
 #[test]
 fn story() {
     // Cargo's own scratch directory lies beside the build, on a disk, like the default
@@ -13,7 +19,7 @@ fn story() {
         .output()
         .unwrap();
     let stdout = snapshots::success(&output);
-    snapshots::settings().bind(|| insta::assert_snapshot!("l02-file-mapping", stdout));
+    snapshots::assert_output!("l02-file-mapping", stdout, FILTERS);
 }
 
 #[test]
@@ -31,7 +37,7 @@ fn bad_input() {
             (&["--dir", "/proc"], 1),
         ],
     );
-    snapshots::settings().bind(|| insta::assert_snapshot!("l02-file-mapping-errors", stdout));
+    snapshots::assert_output!("l02-file-mapping-errors", stdout, FILTERS);
 }
 
 /// A run killed by SIGKILL leaves its directory; the next run removes it and says so. (A

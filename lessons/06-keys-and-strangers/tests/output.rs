@@ -77,10 +77,8 @@ fn conversation() {
     strangers += &scene.run(&["create", dir, "--key-from", "ftok"], 0);
     strangers += &scene.run(&["remove", dir, "--key-from", "ftok"], 0);
 
-    snapshots::settings().bind(|| {
-        insta::assert_snapshot!("l06-keys-and-strangers", meet);
-        insta::assert_snapshot!("l06-keys-and-strangers-strangers", strangers);
-    });
+    snapshots::assert_output!("l06-keys-and-strangers", meet);
+    snapshots::assert_output!("l06-keys-and-strangers-strangers", strangers);
 }
 
 /// What lesson 06 says of a server's interlock (lessons 07, 14 and 15 make one at their
@@ -108,9 +106,7 @@ fn a_servers_interlock_is_left_alone() {
         "lesson 06 removed a server's interlock"
     );
     drop(interlock); // detaches and removes it: the test made it
-    snapshots::settings().bind(|| {
-        insta::assert_snapshot!("l06-keys-and-strangers-interlock", transcript);
-    });
+    snapshots::assert_output!("l06-keys-and-strangers-interlock", transcript);
 }
 
 /// Without a command the lesson plays the conversation itself, in a directory of its own
@@ -129,9 +125,7 @@ fn the_conversation_it_plays_by_itself() {
         0,
         "its directory is still there"
     );
-    snapshots::settings().bind(|| {
-        insta::assert_snapshot!("l06-keys-and-strangers-by-itself", stdout);
-    });
+    snapshots::assert_output!("l06-keys-and-strangers-by-itself", stdout);
 }
 
 #[test]
@@ -146,7 +140,7 @@ fn bad_input() {
             (&["remove", ".", "--force=yes"], 2),
         ],
     );
-    snapshots::settings().bind(|| insta::assert_snapshot!("l06-keys-and-strangers-errors", stdout));
+    snapshots::assert_output!("l06-keys-and-strangers-errors", stdout);
 }
 
 /// A fresh directory whose keys nobody holds, and everything the conversation leaves behind.

@@ -15,6 +15,10 @@ use l07_postgres_hybrid::{LOCK_FILE, PidFile, read_lock_file};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+/// The sidebar's POSIX shared memory object, named after the process that made it:
+/// `/l07-sidebar.4242` becomes `/l07-sidebar.[PID]`.
+const FILTERS: &[snapshots::Filter] = &[(r"/l07-sidebar\.\d+", "/l07-sidebar.[PID]")];
+
 const BIN: &str = "l07-postgres-hybrid";
 
 fn start(dir: &Path, extra: &[&str]) -> std::process::Output {
@@ -55,7 +59,7 @@ fn story() {
         .output()
         .unwrap();
     let stdout = snapshots::success(&output);
-    snapshots::settings().bind(|| insta::assert_snapshot!("l07-postgres-hybrid", stdout));
+    snapshots::assert_output!("l07-postgres-hybrid", stdout, FILTERS);
     assert!(
         !tmp.path().join("l07-postgres-hybrid").exists(),
         "the story's directory should be gone"
@@ -77,7 +81,7 @@ fn bad_input() {
             (&["--huge-pages=sometimes"], 2),
         ],
     );
-    snapshots::settings().bind(|| insta::assert_snapshot!("l07-postgres-hybrid-errors", stdout));
+    snapshots::assert_output!("l07-postgres-hybrid-errors", stdout, FILTERS);
 }
 
 #[test]
@@ -87,7 +91,7 @@ fn sidebar() {
         .output()
         .unwrap();
     let stdout = snapshots::success(&output);
-    snapshots::settings().bind(|| insta::assert_snapshot!("l07-postgres-hybrid-sidebar", stdout));
+    snapshots::assert_output!("l07-postgres-hybrid-sidebar", stdout, FILTERS);
     let mine = format!("l07-sidebar.{}", output_pid(&stdout));
     assert!(
         !Path::new("/dev/shm").join(&mine).exists(),
@@ -246,8 +250,7 @@ fn the_interlock_refuses_then_recovers() {
 
     let recovered = start(dir, &[]);
     transcript += &format!("$ {BIN} start {shown}\n{}", snapshots::success(&recovered));
-    snapshots::settings()
-        .bind(|| insta::assert_snapshot!("l07-postgres-hybrid-interlock", transcript));
+    snapshots::assert_output!("l07-postgres-hybrid-interlock", transcript, FILTERS);
     assert_nothing_left(dir, &[old_shmid]);
 }
 

@@ -3,6 +3,10 @@
 
 use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 
+/// A cost as a multiple of the fastest lock's in the same run: `alone 1.0×` becomes
+/// `alone [RATIO]`.
+const FILTERS: &[snapshots::Filter] = &[(r"\b\d+(\.\d+)?×", "[RATIO]")];
+
 #[test]
 fn story() {
     // A TMPDIR of its own: the marks of other runs' semaphore sets are not its to clean up.
@@ -13,14 +17,13 @@ fn story() {
         .unwrap();
     // Whatever happened, the semaphore set the run printed must be gone (and is removed
     // here if it is not, so that a failing run leaves nothing behind).
-    let leftovers =
-        l10_sleeping_locks::sweep_printed_sets(&String::from_utf8_lossy(&output.stdout));
+    let leftovers = snapshots::sweep_printed_sets(&String::from_utf8_lossy(&output.stdout));
     let stdout = snapshots::success(&output);
     assert!(
         leftovers.is_empty(),
         "the lesson left System V semaphore sets {leftovers:?} (removed now)"
     );
-    snapshots::settings().bind(|| insta::assert_snapshot!("l10-sleeping-locks", stdout));
+    snapshots::assert_output!("l10-sleeping-locks", stdout, FILTERS);
 }
 
 #[test]
@@ -35,5 +38,5 @@ fn bad_input() {
             (&["--spin"], 2),
         ],
     );
-    snapshots::settings().bind(|| insta::assert_snapshot!("l10-sleeping-locks-errors", stdout));
+    snapshots::assert_output!("l10-sleeping-locks-errors", stdout, FILTERS);
 }

@@ -13,14 +13,13 @@ fn story() {
         .unwrap();
     // Whatever happened, the semaphore set the run printed must be gone (and is removed
     // here if it is not, so that a failing run leaves nothing behind).
-    let leftovers =
-        l10_sleeping_locks::sweep_printed_sets(&String::from_utf8_lossy(&output.stdout));
+    let leftovers = snapshots::sweep_printed_sets(&String::from_utf8_lossy(&output.stdout));
     let stdout = snapshots::success(&output);
     assert!(
         leftovers.is_empty(),
         "the lesson left System V semaphore sets {leftovers:?} (removed now)"
     );
-    snapshots::settings().bind(|| insta::assert_snapshot!("l12-dying-holders", stdout));
+    snapshots::assert_output!("l12-dying-holders", stdout);
 }
 
 #[test]
@@ -34,5 +33,5 @@ fn bad_input() {
             (&["--holders", "3"], 2),
         ],
     );
-    snapshots::settings().bind(|| insta::assert_snapshot!("l12-dying-holders-errors", stdout));
+    snapshots::assert_output!("l12-dying-holders-errors", stdout);
 }

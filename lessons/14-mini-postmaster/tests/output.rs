@@ -16,9 +16,29 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+/// What the background writer and the WAL writer did in their timed rounds (`wrote 75
+/// pages in 5 rounds`, `5 flushes in 6 rounds`), how many pages the checkpointer wrote (the
+/// background writer may have written them first: `48 pages written in all`), and a
+/// segment's owner as `ipcs -m` shows it (the user running the tests: `owner uid 1000`).
+const FILTERS: &[snapshots::Filter] = &[
+    (
+        r"\bwrote \d+ pages? in \d+ rounds?\b",
+        "wrote [PAGES] pages in [ROUNDS] rounds",
+    ),
+    (
+        r"\b\d+ flush(es)? in \d+ rounds?\b",
+        "[FLUSHES] flushes in [ROUNDS] rounds",
+    ),
+    (
+        r"\b\d+ pages? written in all\b",
+        "[PAGES] pages written in all",
+    ),
+    (r"\bowner uid \d+\b", "owner uid [UID]"),
+];
+
 fn assert_only_the_files_left(dir: &Path) {
     assert_eq!(
-        snapshots::file_names(dir),
+        snapshots::postmaster::file_names(dir),
         ["16384", "pg_control", "wal"],
         "{} should hold only the table, the WAL and the control file (no {LOCK_FILE})",
         dir.display()
@@ -49,7 +69,7 @@ fn story() {
     let stdout = snapshots::success(&output);
     assert_segment_removed(&stdout);
     assert_only_the_files_left(&tmp.path().join("l14-mini-postmaster"));
-    snapshots::settings().bind(|| insta::assert_snapshot!("l14-mini-postmaster", stdout));
+    snapshots::assert_output!("l14-mini-postmaster", stdout, FILTERS);
 }
 
 #[test]
@@ -88,12 +108,12 @@ fn bad_input() {
         ],
     );
     let stdout = stdout
-        + &snapshots::start_refused_by_a_live_lock_file(
+        + &snapshots::postmaster::start_refused_by_a_live_lock_file(
             cargo_bin!("l14-mini-postmaster"),
             LOCK_FILE,
         )
         + &status_without_a_server();
-    snapshots::settings().bind(|| insta::assert_snapshot!("l14-mini-postmaster-errors", stdout));
+    snapshots::assert_output!("l14-mini-postmaster-errors", stdout, FILTERS);
 }
 
 /// `status` on a directory where no server runs: one line, exit status 3 (as `pg_ctl
@@ -211,7 +231,7 @@ fn held_server_shows_in_status_and_stops_on_sigterm() {
         .output()
         .unwrap();
     let stdout = snapshots::success(&output);
-    snapshots::settings().bind(|| insta::assert_snapshot!("l14-mini-postmaster-status", stdout));
+    snapshots::assert_output!("l14-mini-postmaster-status", stdout, FILTERS);
     let rest = held.stop(Signal::SIGTERM);
     let story = story + &rest;
     assert!(rest.contains("received smart shutdown request"), "{rest}");
@@ -219,7 +239,7 @@ fn held_server_shows_in_status_and_stops_on_sigterm() {
     let hold = &story[story.find("== 7. Hold").expect("a hold step")..];
     let stdout =
         format!("$ l14-mini-postmaster start [TMPDIR] --hold    # then kill -TERM\n{hold}");
-    snapshots::settings().bind(|| insta::assert_snapshot!("l14-mini-postmaster-hold", stdout));
+    snapshots::assert_output!("l14-mini-postmaster-hold", stdout, FILTERS);
 }
 
 #[test]
@@ -323,5 +343,5 @@ fn a_start_after_kill_9_says_what_it_cleaned_up() {
     let stdout = format!(
         "$ l14-mini-postmaster start [TMPDIR]    # after kill -9 of a held postmaster\n{first}\n"
     );
-    snapshots::settings().bind(|| insta::assert_snapshot!("l14-mini-postmaster-restart", stdout));
+    snapshots::assert_output!("l14-mini-postmaster-restart", stdout, FILTERS);
 }

@@ -12,6 +12,32 @@ use std::sync::Mutex;
 
 use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 
+/// The machine the figures were measured on (`cpu: AMD EPYC`, `Linux 6.1.0-13-amd64, debug
+/// build`, `CPUs 0 and 1 (two cores)`), and every figure: a table cell `median (min–max)`,
+/// right-aligned in 24 columns, is replaced at that width (the match takes the cell's leading
+/// spaces: cells follow a `│` or another cell's `)`); in the conclusions, each ratio
+/// (`0.719×`) and the updates a race without a lock lost (`lost 439505 of 2000000 updates`).
+const FILTERS: &[snapshots::Filter] = &[
+    (r"(?m)^cpu: .*$", "cpu: [CPU]"),
+    (
+        r"\bLinux \S+, (debug|release) build\b",
+        "Linux [KERNEL], [BUILD] build",
+    ),
+    (
+        r"\bCPUs \d+ and \d+ \((two cores|hyperthreads of one core)\)",
+        "CPUs [CPU] and [CPU] ([TOPOLOGY])",
+    ),
+    (
+        r" *\b\d+(\.\d+)? \(\d+(\.\d+)?–\d+(\.\d+)?\)",
+        "      [median (min–max)]",
+    ),
+    (r"\b\d+(\.\d+)?×", "[RATIO]"),
+    (
+        r"\blost \d+ of (\d+) updates\b",
+        "lost [COUNT] of $1 updates",
+    ),
+];
+
 /// The measuring runs take turns: each pins its processes to the same two CPUs, and two at
 /// once would disturb each other's races (libtest runs tests on parallel threads).
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -66,7 +92,7 @@ fn story() {
         assert!(svg.contains(name), "the chart does not show {name}");
     }
 
-    snapshots::settings().bind(|| insta::assert_snapshot!("l16-fastest-ipc", stdout));
+    snapshots::assert_output!("l16-fastest-ipc", stdout, FILTERS);
 }
 
 /// `--json` prints one JSON document and nothing else, with every table, a cell for every
@@ -132,5 +158,5 @@ fn bad_input() {
             (&["--quick", "--svg", "/nonexistent/chart.svg"], 1),
         ],
     );
-    snapshots::settings().bind(|| insta::assert_snapshot!("l16-fastest-ipc-errors", stdout));
+    snapshots::assert_output!("l16-fastest-ipc-errors", stdout, FILTERS);
 }
