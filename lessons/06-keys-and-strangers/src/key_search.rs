@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use crate::classify;
 use crate::found::{Found, errno_of};
 use crate::header::{Header, write_header};
-use crate::keys::{DirId, key_from_inode, key_hex};
+use crate::keys::{DirId, key_hex};
 
 /// One segment a key search looked at: the key, the segment's id, and whose it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,14 +46,6 @@ pub struct Created {
     pub segment: Segment,
     pub attachment: Attachment,
     pub key: Key,
-}
-
-/// PostgreSQL's start-up search: a new segment of `size` bytes for `dir`, with its header
-/// written, at the first usable key from `dir`'s inode number. Returns it detached (the
-/// caller attaches to keep it in use) with the key it got.
-pub fn create_for_dir(dir: &Path, size: usize) -> Result<(Segment, Key)> {
-    let created = create_from(dir, size, key_from_inode(dir)?, &mut |_| {})?;
-    Ok((created.segment, created.key))
 }
 
 /// The mark a process leaves while it creates a segment (see [`create_from`]).

@@ -26,7 +26,7 @@ pub use exercise::classify;
 pub use find::find_for_dir;
 pub use found::{Found, errno_of};
 pub use header::{Header, MAGIC, read_header, read_magic, write_header};
-pub use key_search::{Created, MAX_PROBES, Probe, create_for_dir, create_from, next_key};
+pub use key_search::{Created, MAX_PROBES, Probe, create_from, next_key};
 pub use keys::{DirId, FTOK_PROJECT, ftok_formula, key_from_ftok, key_from_inode, key_hex};
 pub use l05_sysv_segments::Key;
 pub use message::{
