@@ -2,7 +2,7 @@
 //! first usable key from the directory's own.
 //!
 //! `IPC_CREAT|IPC_EXCL` makes a new segment or fails: it never hands back somebody else's.
-//! When the key is taken, [`classify`](crate::classify) says by whom, and the search acts on
+//! When the key is taken, [`classify`] says by whom, and the search acts on
 //! it: past a stranger's segment to the next key; a stale one of ours removed and its key
 //! taken; ours in use, a refusal that names the directory. A creator killed before its header
 //! is written leaves zeros nobody can recognize, so it leaves a mark first (lesson 05's
