@@ -12,7 +12,7 @@ use std::path::Path;
 use common::{Exit, fork_child};
 use l05_sysv_segments::{Segment, attach, find, remove, stat};
 use l06_keys_and_strangers::{
-    DirId, Found, Header, Key, SEGMENT_SIZE, classify, create_for_dir, key_from_inode, next_key,
+    DirId, Found, Header, Key, SEGMENT_SIZE, classify, create_from, key_from_inode, next_key,
     read_header, write_header,
 };
 use nix::unistd::{Gid, Uid, geteuid, setgid, setuid};
@@ -93,6 +93,13 @@ impl Drop for Sweep {
 
 fn keys_from(key: Key) -> impl Iterator<Item = Key> {
     std::iter::successors(Some(key), |&k| Some(next_key(k))).take(4)
+}
+
+/// The key search from `dir`'s own key, as a start-up runs it: the new segment (detached,
+/// removed when dropped) and the key it got.
+fn create_for_dir(dir: &Path, size: usize) -> common::Result<(Segment, Key)> {
+    let created = create_from(dir, size, key_from_inode(dir)?, &mut |_| {})?;
+    Ok((created.segment, created.key))
 }
 
 /// `classify(shmid, dir)`, or a failed check that shows the error.

@@ -1,0 +1,81 @@
+//! `inspect DIR`: everything there is to see about the segments at DIR's keys, and what the
+//! key search would do with each, without changing anything.
+//!
+//! It only looks, read-only (a segment may be anybody's), so it may also be pointed at a real
+//! PostgreSQL's data directory.
+
+use std::path::Path;
+
+use common::Result;
+use l05_sysv_segments::{attach_read_only, stat};
+use l06_keys_and_strangers::{
+    Found, MAGIC, Probe, SEGMENT_SIZE, key_hex, read_header, read_magic, read_message,
+};
+use nix::unistd::geteuid;
+
+use crate::KeyFrom;
+use crate::story::locate::{first_key, locate};
+
+// ANCHOR: inspect
+pub fn inspect(dir: &Path, key_from: KeyFrom) -> Result<()> {
+    let first = first_key(dir, key_from)?;
+    let probe = locate(dir, first, &mut show)?;
+    let attachment = attach_read_only(probe.shmid)?;
+    if attachment.size() < SEGMENT_SIZE {
+        println!(
+            "  message:  none: a {}-byte segment is a server's interlock (lessons 07, 14 and \
+             15), not a lesson 06 segment",
+            attachment.size()
+        );
+        return Ok(());
+    }
+    println!("  message:  {:?}", read_message(&attachment)?);
+    Ok(())
+}
+
+/// Everything there is to see about one segment the search met.
+fn show(probe: &Probe) {
+    println!("key {}: shmid {}", key_hex(probe.key), probe.shmid);
+    match stat(probe.shmid) {
+        Ok(info) => println!(
+            "  IPC_STAT: size {}, perms {:o}, owner {}, creator pid {}, nattch {}",
+            info.size,
+            info.permissions(),
+            owner(info.uid),
+            info.creator_pid,
+            info.nattch
+        ),
+        Err(err) => println!("  IPC_STAT: {err}"),
+    }
+    match attach_read_only(probe.shmid) {
+        Ok(attachment) => match (read_header(&attachment), read_magic(&attachment)) {
+            (Some(h), _) => println!(
+                "  header:   magic {}, creator pid {}, device {}, inode {}, size {}",
+                h.magic, h.creator_pid, h.device, h.inode, h.total_size
+            ),
+            (None, Some(magic)) => println!("  header:   magic {magic}, not {MAGIC}: none of ours"),
+            (None, None) => println!(
+                "  header:   none: {} bytes cannot hold one",
+                attachment.size()
+            ),
+        },
+        Err(err) => println!("  header:   cannot look: {err}"),
+    }
+    let verdict = match probe.found {
+        Found::Stranger => "not made for this directory: leave it alone, look at the next key",
+        Found::OursStale => "`create` would remove it and start afresh",
+        Found::OursInUse { .. } => "`create` would refuse to touch it",
+        Found::Gone => "removed while we looked",
+    };
+    println!("  verdict:  {}: {verdict}", probe.found);
+}
+// ANCHOR_END: inspect
+
+/// "you" for our own user (what matters here, and the same on every machine), else the uid.
+fn owner(uid: u32) -> String {
+    if uid == geteuid().as_raw() {
+        "you".into()
+    } else {
+        format!("uid {uid}")
+    }
+}

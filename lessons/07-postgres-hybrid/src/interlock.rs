@@ -1,0 +1,33 @@
+//! The interlock: a System V segment of just a header, kept for the one fact the kernel
+//! tracks for System V segments and not for mappings: how many processes have it attached.
+//!
+//! The postmaster creates it by lesson 06's key search and stays attached; every child
+//! inherits the attachment through `fork`. So while any process of the server lives, even
+//! after the postmaster itself has died, `shm_nattch` is not zero, and a new start refuses.
+
+use std::path::Path;
+
+use common::Result;
+use l01_mmap::{Mapping, page_size};
+use l06_keys_and_strangers::{Created, Header, Probe};
+
+use crate::shmem_size::PARTS_OFFSET;
+
+// ANCHOR: interlock
+/// The tiny segment: just a [`Header`], at the first free key from `dir`'s inode number (lesson
+/// 06's search, which skips strangers and removes a stale segment of ours). `report` hears of
+/// every segment the search met on its way. It stays attached: that is our `nattch`.
+pub fn create_interlock(dir: &Path, report: &mut dyn FnMut(&Probe)) -> Result<Created> {
+    let key = l06_keys_and_strangers::key_from_inode(dir)?;
+    l06_keys_and_strangers::create_from(dir, size_of::<Header>(), key, report)
+}
+
+/// Copies the interlock's header into the start of the big mapping, as PostgreSQL copies its
+/// `PGShmemHeader` into the anonymous segment: whoever finds the big area finds it described.
+pub fn copy_header(shmem: &Mapping, header: &Header) {
+    assert!(shmem.len() >= PARTS_OFFSET && page_size() > 0);
+    // SAFETY: the mapping is page-aligned and longer than a Header (asserted); no other
+    // process exists yet, so nobody reads while we write.
+    unsafe { shmem.as_ptr().cast::<Header>().write(*header) };
+}
+// ANCHOR_END: interlock
