@@ -8,22 +8,29 @@
 //! than the file, and a child killed by SIGBUS for touching that page. Every path out of
 //! `run`, failures included, removes the temporary directory; so do Ctrl-C and `kill`, and
 //! after a `kill -9` the next run.
+//!
+//! The longer steps are modules of this binary, one file per step under `src/story/`;
+//! `src/lib.rs` and its modules are what later lessons reuse.
 
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use common::on_signal::Remove;
-use common::{Error, Result, child, fork_child, parent, section};
-use l01_mmap::Mapping;
-use l01_mmap::{listed_mapping, page_size};
-use l02_file_mapping::{map_file, msync, smaps};
-use nix::errno::Errno;
-use nix::sys::mman::{MapFlags, MsFlags, ProtFlags};
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
+use common::{Error, Result, section};
+use l01_mmap::{Mapping, listed_mapping, page_size};
+use l02_file_mapping::{Smaps, map_file, smaps};
+use nix::sys::mman::{MapFlags, ProtFlags};
 use tempfile::TempDir;
+
+mod story {
+    pub mod msync;
+    pub mod sigbus;
+    pub mod temporary_dir;
+}
+use story::msync::msync_shared;
+use story::sigbus::touch_past_the_end;
+use story::temporary_dir::temporary_dir_in;
 
 const LESSON: &str = env!("CARGO_PKG_NAME");
 
@@ -80,68 +87,6 @@ fn checked_size(size: u64) -> Result<usize> {
         )));
     }
     Ok(size as usize)
-}
-
-/// A fresh directory inside `parent`, `parent/l02-file-mapping.PID.XXXXXX`, removed when the
-/// `TempDir` is dropped (on success, and on every error that returns through `run`) or by
-/// SIGINT, SIGTERM and SIGHUP. After a `kill -9` nothing runs: the next run finds the
-/// directory by its name, sees that its PID is dead, and removes it.
-fn temporary_dir_in(parent: &Path) -> Result<(TempDir, [Remove; 2])> {
-    let shown = parent.display();
-    match std::fs::metadata(parent) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => {
-            return Err(Error::Usage(format!(
-                "--dir {shown} is not a directory; name an existing directory"
-            )));
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Error::Usage(format!(
-                "--dir {shown} does not exist; create it first, or leave --dir out"
-            )));
-        }
-        Err(err) => return Err(Error::Failed(format!("--dir {shown}: {err}"))),
-    }
-    for removed in remove_left_by_killed_runs(parent) {
-        eprintln!(
-            "{LESSON}: removed {}, left by a run that was killed",
-            removed.display()
-        );
-    }
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("{LESSON}.{}.", std::process::id()))
-        .tempdir_in(parent)
-        .map_err(|err| {
-            // Its kind only: tempfile's message names the directory it tried to make.
-            Error::Failed(format!(
-                "--dir {shown}: cannot make a directory there ({}); name a writable directory",
-                err.kind()
-            ))
-        })?;
-    let on_signal = [
-        Remove::directory(dir.path())?,
-        Remove::file(&dir.path().join("data"))?,
-    ];
-    Ok((dir, on_signal))
-}
-
-/// Removes the directories of earlier runs in `parent` whose process is gone; their paths.
-fn remove_left_by_killed_runs(parent: &Path) -> Vec<PathBuf> {
-    let entries = std::fs::read_dir(parent).into_iter().flatten().flatten();
-    let dead = entries.filter(|entry| {
-        let name = entry.file_name();
-        let pid = name.to_str().and_then(|name| {
-            let (pid, _) = name
-                .strip_prefix(LESSON)?
-                .strip_prefix('.')?
-                .split_once('.')?;
-            pid.parse::<i32>().ok()
-        });
-        pid.is_some_and(|pid| pid > 0 && kill(Pid::from_raw(pid), None) == Err(Errno::ESRCH))
-    });
-    dead.map(|entry| entry.path())
-        .filter(|path| std::fs::remove_dir_all(path).is_ok())
-        .collect()
 }
 
 // ANCHOR: file
@@ -234,82 +179,6 @@ fn write_private(shared: &Mapping, private: &Mapping, path: &Path) -> Result<()>
 }
 // ANCHOR_END: private
 
-// ANCHOR: msync
-fn msync_shared(shared: &Mapping) -> Result<()> {
-    section("5. msync is about durability, not visibility");
-    let before = counts(shared)?;
-    println!(
-        "/proc/self/smaps, shared mapping: {} kB dirty, {} kB clean",
-        before.dirty(),
-        before.clean()
-    );
-    msync(shared, MsFlags::MS_SYNC)?;
-    println!(
-        "msync({:#x}, {}, MS_SYNC) = 0",
-        shared.as_ptr() as usize,
-        shared.len()
-    );
-    let after = counts(shared)?;
-    println!(
-        "/proc/self/smaps, shared mapping: {} kB dirty, {} kB clean",
-        after.dirty(),
-        after.clean()
-    );
-    // Say only what the counts show: on a tmpfs there is no disk, and the page stays dirty.
-    println!(
-        "{}",
-        match (before.dirty(), after.dirty()) {
-            (0, _) => "nothing was dirty: the kernel had already written the page back itself",
-            (_, 0) =>
-                "msync wrote the page to disk and the kernel marked it clean; \
-                 read(2) saw the bytes before any of that",
-            _ =>
-                "still dirty: this filesystem keeps files in memory, so there was no disk to write to",
-        }
-    );
-    Ok(())
-}
-// ANCHOR_END: msync
-
-// ANCHOR: sigbus
-fn touch_past_the_end(file: &File, size: usize) -> Result<()> {
-    section("6. Past the end of the file: SIGBUS");
-    let page = page_size();
-    let file_pages = size.div_ceil(page);
-    let len = (file_pages + 1) * page;
-    let mapping = map_file(file, 0, len, ProtFlags::PROT_READ, MapFlags::MAP_SHARED)?;
-    println!(
-        "mmap(NULL, {len}, PROT_READ, MAP_SHARED, fd, 0) = {:#x}: one page more than the file",
-        mapping.as_ptr() as usize
-    );
-    if !size.is_multiple_of(page) {
-        let last = file_pages * page - 1;
-        // SAFETY: byte `last` is in the file's last page, which the file backs (partly);
-        // nobody writes it now.
-        let byte = unsafe { mapping.read_at(last, 1) }[0];
-        println!("byte {last}, past the end of the file but inside its last page, reads {byte}");
-    }
-
-    let beyond = file_pages * page;
-    let p = mapping.as_ptr();
-    let child = fork_child(|| {
-        // A deliberate crash should not leave a core file behind.
-        let _ = nix::sys::prctl::set_dumpable(false);
-        child!("reading byte {beyond}, in the page that lies wholly past the end of the file");
-        // SAFETY: not sound, on purpose: no page of the file backs this address, so the
-        // kernel sends SIGBUS instead of completing the read. Nothing after this runs.
-        let byte = unsafe { p.add(beyond).read_volatile() };
-        child!("read {byte} (it never should)");
-        0
-    })?;
-    let pid = child.pid();
-    let exit = child.wait()?;
-    parent!("child pid {pid} {exit}");
-    parent!("no page of the file backs byte {beyond}, so the kernel had nothing to map there");
-    Ok(())
-}
-// ANCHOR_END: sigbus
-
 // ANCHOR: clean_up
 fn clean_up(dir: TempDir, file: File, mappings: [Mapping; 2]) -> Result<()> {
     section("7. Clean up");
@@ -343,7 +212,7 @@ fn peek(mapping: &Mapping) -> String {
     text(&unsafe { mapping.read_at(0, SHARED_WORD.len()) })
 }
 
-fn counts(mapping: &Mapping) -> Result<l02_file_mapping::Smaps> {
+fn counts(mapping: &Mapping) -> Result<Smaps> {
     smaps(mapping.as_ptr())?
         .ok_or_else(|| Error::Failed("a mapping is missing from /proc/self/smaps".into()))
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use common::{Exit, fork_child};
 use l05_sysv_segments::exercise::run_in_children;
-use l05_sysv_segments::{ProcShmLine, proc_sysvipc_shm, remove, stat};
+use l05_sysv_segments::{ProcShmLine, proc_sysvipc_shm, remove, segment_stat};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
@@ -110,7 +110,10 @@ fn the_segment_is_marked_before_the_children_run() {
     let seen = run(
         "|_| is the segment marked?",
         2,
-        |_| match sysv_attachments_here().first().map(|&shmid| stat(shmid)) {
+        |_| match sysv_attachments_here()
+            .first()
+            .map(|&shmid| segment_stat(shmid))
+        {
             Some(Ok(info)) if info.marked_for_destruction() => Seen::Marked,
             Some(_) => Seen::Unmarked,
             None => Seen::NoSegment,
