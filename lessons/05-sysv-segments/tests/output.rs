@@ -100,7 +100,7 @@ fn the_next_run_removes_what_a_killed_run_left() {
         )
     );
     assert!(
-        l05_sysv_segments::stat(left[0] as i32).is_err(),
+        l05_sysv_segments::segment_stat(left[0] as i32).is_err(),
         "the killed run's segment is still there"
     );
     assert_eq!(

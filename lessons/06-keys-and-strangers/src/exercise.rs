@@ -12,7 +12,7 @@ use common::Result;
 #[allow(unused_imports)] // you will need these
 use crate::{DirId, Found, errno_of, read_header};
 #[allow(unused_imports)]
-use l05_sysv_segments::{attach_read_only, stat};
+use l05_sysv_segments::{attach_read_only, segment_stat};
 #[allow(unused_imports)]
 use nix::errno::Errno;
 

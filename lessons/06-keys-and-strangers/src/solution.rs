@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use common::{Error, Result};
-use l05_sysv_segments::{attach_read_only, stat};
+use l05_sysv_segments::{attach_read_only, segment_stat};
 use nix::errno::Errno;
 
 use crate::{DirId, Found, errno_of, read_header};
@@ -15,7 +15,7 @@ use crate::{DirId, Found, errno_of, read_header};
 pub fn classify(shmid: i32, dir: &Path) -> Result<Found> {
     // 1. Ask the kernel first: does it exist, may we read it, and how many processes had it
     //    attached *before* we attach (our own shmat will add one)?
-    let info = match stat(shmid) {
+    let info = match segment_stat(shmid) {
         Ok(info) => info,
         Err(err) => return vanished_or_forbidden(err),
     };

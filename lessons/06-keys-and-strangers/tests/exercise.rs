@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use common::{Exit, fork_child};
-use l05_sysv_segments::{Segment, attach, find, remove, stat};
+use l05_sysv_segments::{Segment, attach, find, remove, segment_stat};
 use l06_keys_and_strangers::{
     DirId, Found, Header, Key, SEGMENT_SIZE, classify, create_from, key_from_inode, next_key,
     read_header, write_header,
@@ -116,7 +116,7 @@ fn our_segment_with_nobody_attached_is_stale() {
         Found::OursStale,
         "a segment whose header has our magic, device and inode, with no process attached, is \
          ours and stale. If you got OursInUse with nattch 1, that one was you: read nattch with \
-         stat() *before* you attach, as PostgreSQL does"
+         segment_segment_stat() *before* you attach, as PostgreSQL does"
     );
 }
 
@@ -132,7 +132,7 @@ fn our_segment_with_a_process_attached_is_in_use() {
             creator_pid: std::process::id() as i32
         },
         "one process holds our segment: OursInUse {{ nattch: 1, creator_pid: the header's \
-         creator_pid }}. nattch 2 means you counted your own look: stat before you attach"
+         creator_pid }}. nattch 2 means you counted your own look: segment_stat before you attach"
     );
 }
 
@@ -248,7 +248,7 @@ fn classify_only_looks() {
     for _ in 0..3 {
         classified(shmid, scene.path());
     }
-    let info = stat(shmid).unwrap_or_else(|err| {
+    let info = segment_stat(shmid).unwrap_or_else(|err| {
         panic!("after classify, the segment is gone ({err}): classify must never remove anything")
     });
     assert_eq!(
@@ -265,7 +265,7 @@ fn create_skips_a_strangers_segment_and_leaves_it_alone() {
     let (segment, key) = create_for_dir(scene.path(), SEGMENT_SIZE)
         .unwrap_or_else(|err| panic!("create_for_dir failed: {err}"));
     assert!(
-        stat(stranger.id()).is_ok(),
+        segment_stat(stranger.id()).is_ok(),
         "create_for_dir removed the stranger's segment at our key: classify called it ours"
     );
     assert_eq!(
@@ -286,7 +286,10 @@ fn create_recycles_a_stale_segment_of_ours() {
         "our own stale segment held the key: classify should say OursStale, so that create \
          removes it and takes the same key again"
     );
-    assert!(stat(stale).is_err(), "the stale segment should be gone");
+    assert!(
+        segment_stat(stale).is_err(),
+        "the stale segment should be gone"
+    );
     drop(segment);
 }
 
@@ -295,7 +298,7 @@ fn create_refuses_while_ours_is_in_use() {
     let segment = scene.ours();
     let _holder = attach(segment.id()).unwrap();
     let result = create_for_dir(scene.path(), SEGMENT_SIZE);
-    let removed = stat(segment.id()).map_or(true, |info| info.marked_for_destruction());
+    let removed = segment_stat(segment.id()).map_or(true, |info| info.marked_for_destruction());
     assert!(
         !removed,
         "create_for_dir removed a segment that a process was still using: classify must say \

@@ -102,7 +102,7 @@ fn a_servers_interlock_is_left_alone() {
     }
     transcript += &scene.run(&["remove", &dir, "--force"], 1);
     assert!(
-        l05_sysv_segments::stat(interlock.segment.id()).is_ok(),
+        l05_sysv_segments::segment_stat(interlock.segment.id()).is_ok(),
         "lesson 06 removed a server's interlock"
     );
     drop(interlock); // detaches and removes it: the test made it

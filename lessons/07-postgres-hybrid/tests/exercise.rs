@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use l05_sysv_segments::{remove, stat};
+use l05_sysv_segments::{remove, segment_stat};
 use l06_keys_and_strangers::{Found, Key, create_from, key_from_inode};
 use l07_postgres_hybrid::exercise::decide;
 use l07_postgres_hybrid::{Decision, LOCK_FILE, Note, PidFile, lock_data_dir};
@@ -170,7 +170,7 @@ fn a_real_stale_leftover_is_cleaned_up_and_the_start_proceeds() {
         panic!("a lock file of a dead process with an unattached segment is stale; got: {err}")
     });
     assert!(
-        stat(leftover.shmid).is_err(),
+        segment_stat(leftover.shmid).is_err(),
         "the stale segment shmid {} is still there: remove_segment should name it",
         leftover.shmid
     );
@@ -191,7 +191,7 @@ fn a_real_attached_leftover_is_refused_and_left_alone() {
         .expect_err("the PID is dead but the segment is attached (by this test): refuse");
     assert!(err.to_string().contains("still in use"), "{err}");
     assert_eq!(
-        stat(leftover.shmid).unwrap().nattch,
+        segment_stat(leftover.shmid).unwrap().nattch,
         1,
         "and never remove it"
     );

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ChildStdout, Command, Stdio};
 
 use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
-use l05_sysv_segments::{remove, stat};
+use l05_sysv_segments::{remove, segment_stat};
 use l07_postgres_hybrid::{LOCK_FILE, PidFile, read_lock_file};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -45,7 +45,7 @@ fn assert_nothing_left(dir: &Path, shmids: &[i32]) {
     );
     for &shmid in shmids {
         assert!(
-            stat(shmid).is_err(),
+            segment_stat(shmid).is_err(),
             "segment shmid {shmid} was left behind"
         );
     }
@@ -240,7 +240,7 @@ fn the_interlock_refuses_then_recovers() {
         "$ kill -CONT <its 3 children>   # they find the postmaster's pipe closed, and exit\n";
     held.signal_children(Signal::SIGCONT);
     held.wait_for_all();
-    let info = stat(old_shmid).expect("the segment outlives its processes");
+    let info = segment_stat(old_shmid).expect("the segment outlives its processes");
     transcript += &format!(
         "$ ipcs -m   # the segment stays behind: key {:#010x} shmid {old_shmid} nattch {}\n",
         info.key as u32, info.nattch

@@ -8,7 +8,7 @@ use std::io::{BufRead, Write};
 use std::path::Path;
 
 use common::Result;
-use l05_sysv_segments::{attach, stat};
+use l05_sysv_segments::{attach, segment_stat};
 use l06_keys_and_strangers::{check_message, read_message, write_message};
 
 use crate::KeyFrom;
@@ -24,7 +24,7 @@ pub fn attach_dir(dir: &Path, key_from: KeyFrom, message: &str, hold: bool) -> R
     println!(
         "shmat(shmid {}): attached; nattch is now {}",
         probe.shmid,
-        stat(probe.shmid)?.nattch
+        segment_stat(probe.shmid)?.nattch
     );
     println!("read:  {:?}", read_message(&attachment)?);
     write_message(&attachment, message)?;
@@ -35,7 +35,7 @@ pub fn attach_dir(dir: &Path, key_from: KeyFrom, message: &str, hold: bool) -> R
         std::io::stdin().lock().read_line(&mut String::new())?;
     }
     drop(attachment); // shmdt
-    match stat(probe.shmid) {
+    match segment_stat(probe.shmid) {
         Ok(info) => println!("detached; nattch is now {}", info.nattch),
         Err(_) => println!(
             "detached; the segment is gone: it was marked for removal, and ours was the last attachment"

@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use common::Result;
-use l05_sysv_segments::{attach_read_only, stat};
+use l05_sysv_segments::{attach_read_only, segment_stat};
 use l06_keys_and_strangers::{
     Found, MAGIC, Probe, SEGMENT_SIZE, key_hex, read_header, read_magic, read_message,
 };
@@ -36,7 +36,7 @@ pub fn inspect(dir: &Path, key_from: KeyFrom) -> Result<()> {
 /// Everything there is to see about one segment the search met.
 fn show(probe: &Probe) {
     println!("key {}: shmid {}", key_hex(probe.key), probe.shmid);
-    match stat(probe.shmid) {
+    match segment_stat(probe.shmid) {
         Ok(info) => println!(
             "  IPC_STAT: size {}, perms {:o}, owner {}, creator pid {}, nattch {}",
             info.size,

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use common::{Error, Result};
-use l05_sysv_segments::stat;
+use l05_sysv_segments::segment_stat;
 use l06_keys_and_strangers::{
     DirId, FTOK_PROJECT, Found, Key, Probe, SEGMENT_SIZE, find_for_dir, key_from_ftok,
     key_from_inode, key_hex,
@@ -71,7 +71,7 @@ pub fn locate(dir: &Path, first: Key, report: &mut dyn FnMut(&Probe)) -> Result<
 /// interlock of a server, made by the same search with the same header, but only a header
 /// big. It is theirs to create and remove (with the server's start and stop), never ours.
 pub fn not_an_interlock(probe: &Probe, dir: &Path, what: &str) -> Result<()> {
-    let size = stat(probe.shmid)?.size;
+    let size = segment_stat(probe.shmid)?.size;
     if size >= SEGMENT_SIZE {
         return Ok(());
     }

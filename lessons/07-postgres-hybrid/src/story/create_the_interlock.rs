@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::{Error, Result, parent, section};
 use l01_mmap::page_size;
-use l05_sysv_segments::{proc_entry, stat};
+use l05_sysv_segments::{proc_entry, segment_stat};
 use l06_keys_and_strangers::{Created, DirId, Found, Probe, key_hex, read_header};
 use l07_postgres_hybrid::{SharedMemory, copy_header, create_interlock};
 
@@ -51,7 +51,7 @@ pub fn create_the_interlock(dir: &Path, shmem: &SharedMemory) -> Result<Created>
 fn show_ipcs(shmid: i32) -> Result<()> {
     let line = proc_entry(shmid)?
         .ok_or_else(|| Error::Failed(format!("shmid {shmid} is missing from /proc/sysvipc/shm")))?;
-    let info = stat(shmid)?;
+    let info = segment_stat(shmid)?;
     parent!(
         "ipcs -m: key {} shmid {shmid} perms {} bytes {} nattch {}",
         key_hex(info.key),

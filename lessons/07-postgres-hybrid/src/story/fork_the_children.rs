@@ -9,7 +9,7 @@
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 use common::{Error, Result, child, fork_child, parent, section};
-use l05_sysv_segments::stat;
+use l05_sysv_segments::segment_stat;
 use l07_postgres_hybrid::{SLOT_SIZE, STATUS_READY, ShmemPart, offsets};
 use nix::fcntl::OFlag;
 use nix::unistd::{pipe2, read, write};
@@ -54,7 +54,7 @@ pub fn fork_the_children(server: &mut Server, parts: &[ShmemPart], count: u64) -
     }
     server.stop = Some(stop_write);
     let shmid = server.interlock.segment.id();
-    let nattch = stat(shmid)?.nattch;
+    let nattch = segment_stat(shmid)?.nattch;
     let children = common::count(count, "child", "children");
     parent!("shm_nattch = {nattch}: the postmaster and its {children}");
     for number in 1..=count as usize {

@@ -6,7 +6,7 @@
 
 use common::{Result, parent, section};
 use l01_mmap::maps_entry;
-use l05_sysv_segments::{proc_entry, stat};
+use l05_sysv_segments::{proc_entry, segment_stat};
 use l06_keys_and_strangers::Created;
 use l07_postgres_hybrid::STATUS_STOPPING;
 
@@ -28,7 +28,10 @@ pub fn stop(mut server: Server, step: u32) -> Result<()> {
         parent!("child pid {pid} {exit}");
     }
     let shmid = server.interlock.segment.id();
-    parent!("shm_nattch = {}: only ours is left", stat(shmid)?.nattch);
+    parent!(
+        "shm_nattch = {}: only ours is left",
+        segment_stat(shmid)?.nattch
+    );
     let Server {
         lock,
         shmem,
