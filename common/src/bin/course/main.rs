@@ -1,0 +1,216 @@
+//! `cargo course`: the learner's loop over the sixteen exercises.
+//!
+//! `cargo course` lists them with their state; `check NN` runs one lesson's checks against
+//! your `src/exercise.rs` and shows only what you need (each check, the first failure in
+//! full, a count); `watch` checks again whenever you save; `hint NN` shows the next level
+//! of hints; `reset NN` puts the original stub back; `verify` checks all sixteen. What it
+//! remembers (the last verdict for each file, the hints shown) is in `.course/` at the
+//! workspace root, which git ignores and `cargo clean` leaves alone.
+
+mod check;
+mod hints;
+mod lessons;
+mod report;
+mod state;
+mod watch;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use lessons::Lesson;
+use state::State;
+
+/// Your progress through the course's exercises, and the loop to do them.
+#[derive(Parser)]
+#[command(name = "cargo course", bin_name = "cargo course")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The sixteen exercises with their state, and how far you are (the default).
+    List,
+    /// Run one lesson's exercise checks against your src/exercise.rs.
+    Check {
+        /// The lesson: its number (3 or 03) or its package (l03-fork-sharing).
+        lesson: String,
+    },
+    /// Check all sixteen exercises again.
+    Verify,
+    /// Check an exercise again each time you save it (the first not done, or LESSON).
+    Watch {
+        /// The lesson to start with: its number or its package.
+        lesson: Option<String>,
+    },
+    /// Show the next level of a lesson's hints.
+    Hint {
+        /// The lesson: its number or its package.
+        lesson: String,
+    },
+    /// Put the original stub back in a lesson's src/exercise.rs (your version is lost).
+    Reset {
+        /// The lesson: its number or its package.
+        lesson: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    match run(&root, cli.command.unwrap_or(Command::List)) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("cargo course: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(root: &Path, command: Command) -> Result<ExitCode, String> {
+    let lessons = lessons::all(root)?;
+    let mut state = State::load(root);
+    match command {
+        Command::List => {
+            report::list(root, &lessons, &state);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { lesson } => {
+            let lesson = lessons::find(&lessons, &lesson)?;
+            let passed = check_and_show(root, &lesson, &lessons, &mut state)?;
+            Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Verify => {
+            let mut all = true;
+            for lesson in &lessons {
+                eprint!(
+                    "\rchecking {} of {}: {}   ",
+                    lesson.number,
+                    lessons.len(),
+                    lesson.package
+                );
+                all &= check_quietly(root, lesson, &mut state)?;
+            }
+            eprintln!("\r{:60}\r", "");
+            report::list(root, &lessons, &state);
+            Ok(if all {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Watch { lesson } => {
+            let first = match lesson {
+                Some(which) => lessons::find(&lessons, &which)?,
+                None => report::first_not_done(root, &lessons, &state)
+                    .ok_or("every exercise is done: nothing to watch")?,
+            };
+            watch::watch(root, &lessons, first, &mut state)
+        }
+        Command::Hint { lesson } => {
+            let lesson = lessons::find(&lessons, &lesson)?;
+            show_next_hint(root, &lesson, &mut state)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reset { lesson } => {
+            let lesson = lessons::find(&lessons, &lesson)?;
+            let stub = std::fs::read(root.join(lesson.stub()))
+                .map_err(|err| format!("cannot read {}: {err}", lesson.stub().display()))?;
+            write_whole(&root.join(lesson.exercise()), &stub)?;
+            state.set_checked(&lesson.package, None);
+            state.save()?;
+            println!(
+                "{}: {} is the original stub again",
+                lesson.name(),
+                lesson.exercise().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Runs a lesson's checks, shows the report, remembers the verdict; true if all passed.
+fn check_and_show(
+    root: &Path,
+    lesson: &Lesson,
+    lessons: &[Lesson],
+    state: &mut State,
+) -> Result<bool, String> {
+    let hash = state::hash_file(&root.join(lesson.exercise()));
+    let outcome = check::run(root, &lesson.package)?;
+    let passed = report::outcome(lesson, &outcome);
+    state.set_checked(&lesson.package, Some(state::Checked { passed, hash }));
+    state.save()?;
+    if passed {
+        report::next(root, lessons, state);
+    }
+    Ok(passed)
+}
+
+/// Runs a lesson's checks and remembers the verdict, showing nothing.
+fn check_quietly(root: &Path, lesson: &Lesson, state: &mut State) -> Result<bool, String> {
+    let hash = state::hash_file(&root.join(lesson.exercise()));
+    let passed = match check::run(root, &lesson.package)? {
+        check::Outcome::Ran(report) => report.all_passed(),
+        check::Outcome::DoesNotCompile(_) => false,
+    };
+    state.set_checked(&lesson.package, Some(state::Checked { passed, hash }));
+    state.save()?;
+    Ok(passed)
+}
+
+fn show_next_hint(root: &Path, lesson: &Lesson, state: &mut State) -> Result<(), String> {
+    let levels = hints::levels(&root.join(lesson.hints()))?;
+    if levels.is_empty() {
+        return Err(format!("{} has no hints", lesson.hints().display()));
+    }
+    let shown = state.hints(&lesson.package) as usize;
+    let level = shown.min(levels.len() - 1);
+    println!(
+        "{}, hint {} of {}:\n\n{}\n",
+        lesson.name(),
+        level + 1,
+        levels.len(),
+        levels[level]
+    );
+    if level + 1 < levels.len() {
+        println!(
+            "(`cargo course hint {:02}` again for the next)",
+            lesson.number
+        );
+    } else {
+        println!(
+            "That was the last hint. An answer is in {}.",
+            lesson.dir.join("src/solution.rs").display()
+        );
+    }
+    state.set_hints(&lesson.package, (level + 1) as u32);
+    state.save()
+}
+
+/// Writes a file as a whole: a new file, renamed over the old.
+fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let new = path.with_extension("rs.new");
+    std::fs::write(&new, bytes)
+        .and_then(|()| std::fs::rename(&new, path))
+        .map_err(|err| format!("cannot write {}: {err}", path.display()))
+}
+
+/// The workspace this runner was built in; `COURSE_ROOT` points it at another (its tests
+/// use a small workspace of their own).
+fn workspace_root() -> PathBuf {
+    match std::env::var_os("COURSE_ROOT") {
+        Some(root) => PathBuf::from(root),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("common is in the workspace")
+            .to_path_buf(),
+    }
+}
