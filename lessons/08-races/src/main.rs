@@ -8,7 +8,7 @@
 //! a rule that spans two words needs a lock, which is what the rest of Part IV builds.
 //!
 //! The racers are pinned one to a CPU where possible and released together at a start
-//! barrier (`race` in src/lib.rs): without that, they would mostly take turns, and a race
+//! barrier (`race`, in src/race.rs): without that, they would mostly take turns, and a race
 //! that never overlaps loses nothing.
 
 use clap::Parser;

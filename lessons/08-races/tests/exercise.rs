@@ -7,6 +7,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use common::watchdog;
 use l08_races::exercise::Accounts;
 use l08_races::{Shared, race, usable_cpus};
 
@@ -136,7 +137,7 @@ fn drain_a() -> (u32, u32, u64) {
     let succeeded = unsafe { &*succeeded.as_ptr() };
 
     race(RACERS, true, |index| {
-        give_up_after_a_while();
+        watchdog::arm(DEADLINE_SECONDS);
         let mut mine = 0;
         for _ in 0..ATTEMPTS {
             if accounts.transfer(1) {
@@ -179,7 +180,7 @@ fn an_auditor_never_sees_money_missing_or_counted_twice() {
     let watch = unsafe { &*watch.as_ptr() };
 
     race(RACERS, true, |index| {
-        give_up_after_a_while();
+        watchdog::arm(DEADLINE_SECONDS);
         if index < TRANSFERERS {
             // Start once the auditor looks, even if it shares our CPU.
             while watch.watching.load(Ordering::SeqCst) == 0 {
@@ -235,16 +236,11 @@ fn an_auditor_never_sees_money_missing_or_counted_twice() {
     );
 }
 
-/// Seconds a racing process may take before SIGALRM ends it: far more than a correct
+/// Seconds a racing process may take before its watchdog ends it: far more than a correct
 /// `transfer` needs, so only a hang (a compare-exchange loop that never succeeds) hits it.
+/// Each racing process arms its own (`common::watchdog`): a `transfer` that never returns
+/// then fails the check with a message, instead of hanging it.
 const DEADLINE_SECONDS: u32 = 10;
-
-/// Arms an alarm in a racing process: a `transfer` that never returns then fails the check
-/// with a message, instead of hanging it.
-fn give_up_after_a_while() {
-    // SAFETY: alarm(2) only schedules a signal for this process.
-    unsafe { libc::alarm(DEADLINE_SECONDS) };
-}
 
 fn why_the_race_failed(err: &common::Error) -> &'static str {
     if err.to_string().contains("SIGALRM") {

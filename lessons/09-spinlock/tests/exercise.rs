@@ -2,15 +2,16 @@
 //! src/solution.rs; `cargo exercise l09-spinlock` against your src/exercise.rs.
 //! They fork, so they run in this file's own single-threaded `main`.
 //!
-//! Every racing process arms an alarm first: an `acquire` that never returns ends in
-//! SIGALRM after a few seconds, and the check says so, instead of hanging.
+//! Every racing process arms its watchdog first (`common::watchdog`): an `acquire` that
+//! never returns ends in SIGALRM after a few seconds, and the check says so, instead of
+//! hanging.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use common::{Exit, fork_child};
+use common::{Exit, fork_child, watchdog};
 use l09_spinlock::{
-    Backoff, ProcessLock, Shared, SpinLock, count_under_lock, lock_word, new_lock_word, release,
-    tas, usable_cpus,
+    Backoff, ProcessLock, Shared, SpinLock, count_under_lock, lock_word, new_lock_word, tas,
+    usable_cpus,
 };
 
 fn main() -> std::process::ExitCode {
@@ -22,7 +23,7 @@ fn main() -> std::process::ExitCode {
     )
 }
 
-/// Seconds a racing process may run before its alarm ends it (the races take well under
+/// Seconds a racing process may run before its watchdog ends it (the races take well under
 /// one), and seconds a waiter for a lock held forever may wait (3 sleeps take about 5 ms).
 const PATIENCE: u32 = 10;
 const STUCK_PATIENCE: u32 = 3;
@@ -35,8 +36,9 @@ fn a_free_lock_is_taken_at_once() {
         backoff: Backoff::POSTGRES,
     };
     for round in 1..=3 {
+        let held = ProcessLock::lock(&lock);
         assert!(
-            lock.acquire().is_ok(),
+            held.is_ok(),
             "acquire on a free lock (round {round}) said Stuck: a free lock is taken at once"
         );
         let state = word.state.load(Ordering::Relaxed);
@@ -44,7 +46,7 @@ fn a_free_lock_is_taken_at_once() {
             state, 1,
             "after acquire the word reads {state}: a held lock is 1 (swap in 1 when it reads 0)"
         );
-        release(word);
+        drop(held);
     }
 }
 
@@ -112,7 +114,7 @@ fn a_lock_held_forever_is_reported_stuck() {
         std::hint::spin_loop();
     }
     let waiter = fork_child(|| {
-        nix::unistd::alarm::set(STUCK_PATIENCE);
+        watchdog::arm(STUCK_PATIENCE);
         let lock = SpinLock {
             word,
             backoff: Backoff {
@@ -151,7 +153,7 @@ fn a_lock_held_forever_is_reported_stuck() {
                           on acquire and make the SpinDelay inside it"
         }
         Exit::Code(101) => "acquire panicked (its message is above)",
-        Exit::Signal(nix::sys::signal::Signal::SIGALRM) => {
+        exit if watchdog::fired(&exit) => {
             "after 3 s, acquire still waited for a lock held forever: after each failed \
              try call SpinDelay::perform and return its Err(Stuck) with `?`"
         }
@@ -170,8 +172,8 @@ fn voluntary_switches() -> u64 {
         .unwrap_or(0)
 }
 
-/// The learner's lock, with two additions for the checks. An alarm is armed in each process
-/// the first time it locks, so that a lock that never returns cannot hang the checks. And
+/// The learner's lock, with two additions for the checks. A watchdog is armed in each
+/// process the first time it locks, so that a lock that never returns cannot hang the checks. And
 /// after each unlock, a pause of random length (0 to 31 spin hints) before the next lock,
 /// as real work would make: a lock that is not one atomic step lets two processes in when
 /// both find the word 0 at about the same moment, and without such pauses the releasing
@@ -184,7 +186,7 @@ impl ProcessLock for Watched<'_> {
         static ARMED: AtomicBool = AtomicBool::new(false);
         if !ARMED.load(Ordering::Relaxed) {
             ARMED.store(true, Ordering::Relaxed);
-            nix::unistd::alarm::set(PATIENCE);
+            watchdog::arm(PATIENCE);
         }
         ProcessLock::acquire(&self.0)
     }

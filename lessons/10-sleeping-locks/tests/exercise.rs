@@ -8,17 +8,19 @@
 //! when nobody has made progress for a while they kill them all and say what they saw.
 
 use std::process::ExitCode;
+use std::ptr::NonNull;
 use std::ptr::addr_of_mut;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Child, Exit, fork_child};
 use l08_races::{ProcessLock, Shared, increment, usable_cpus};
 use l10_sleeping_locks::{FutexMutex, blocked_in, wait_until_blocked};
 use nix::sched::{CpuSet, sched_setaffinity};
+use nix::sys::mman::{ProtFlags, mprotect};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
-use nix::unistd::Pid;
+use nix::unistd::{Pid, SysconfVar, sysconf};
 
 fn main() -> ExitCode {
     common::run_tests!(
@@ -109,6 +111,7 @@ struct Handshake {
 
 static HANDSHAKE: AtomicPtr<Handshake> = AtomicPtr::new(std::ptr::null_mut());
 static LOCK_PAGE: AtomicPtr<libc::c_void> = AtomicPtr::new(std::ptr::null_mut());
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs when unlock's first write hits the read-only page: says so, waits for the test,
 /// makes the page writable again, and returns, which runs the write again. Only atomics
@@ -121,19 +124,11 @@ extern "C" fn pause_the_first_write(_: libc::c_int) {
     while handshake.resume.load(Ordering::Acquire) == 0 {
         std::hint::spin_loop();
     }
-    // SAFETY: the page is the lock's own mapping, one page long.
-    unsafe {
-        libc::mprotect(
-            LOCK_PAGE.load(Ordering::Acquire),
-            page(),
-            libc::PROT_READ | libc::PROT_WRITE,
-        )
-    };
-}
-
-fn page() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+    if let Some(page) = NonNull::new(LOCK_PAGE.load(Ordering::Acquire)) {
+        let writable = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+        // SAFETY: the page is the lock's own mapping, one page long.
+        let _ = unsafe { mprotect(page, PAGE_SIZE.load(Ordering::Acquire), writable) };
+    }
 }
 
 /// The widest possible race window, made on purpose: the unlocking process runs unlock
@@ -152,8 +147,15 @@ fn unlock_wakes_a_waiter_that_came_while_it_ran() {
         while handshake.unlock_now.load(Ordering::Acquire) == 0 {
             std::hint::spin_loop();
         }
+        let (Ok(Some(page_size)), Some(page)) = (
+            sysconf(SysconfVar::PAGE_SIZE),
+            NonNull::new(memory.as_ptr().cast()),
+        ) else {
+            return 3;
+        };
         HANDSHAKE.store(shake.as_ptr(), Ordering::Release);
-        LOCK_PAGE.store(memory.as_ptr().cast(), Ordering::Release);
+        LOCK_PAGE.store(page.as_ptr(), Ordering::Release);
+        PAGE_SIZE.store(page_size as usize, Ordering::Release);
         let action = SigAction::new(
             SigHandler::Handler(pause_the_first_write),
             SaFlags::empty(),
@@ -165,7 +167,7 @@ fn unlock_wakes_a_waiter_that_came_while_it_ran() {
         }
         // SAFETY: the lock's own one-page mapping, which this process no longer writes
         // except through unlock (whose fault the handler catches).
-        if unsafe { libc::mprotect(memory.as_ptr().cast(), page(), libc::PROT_READ) } != 0 {
+        if unsafe { mprotect(page, page_size as usize, ProtFlags::PROT_READ) }.is_err() {
             return 3;
         }
         mutex.release();

@@ -8,8 +8,8 @@ use std::time::Duration;
 use common::{Exit, fork_child};
 use l08_races::{ProcessLock, count_under_lock};
 use l10_sleeping_locks::{
-    Acquired, FutexMutex, PosixSemaphore, PthreadMutex, Robustness, SysVSemaphore, semaphore_sets,
-    stat, wait_until_blocked,
+    Acquired, FutexMutex, PosixSemaphore, PthreadMutex, Robustness, SysVSemaphore,
+    semaphore_set_stat, semaphore_sets, wait_until_blocked,
 };
 use nix::sys::signal::{Signal, kill};
 
@@ -95,7 +95,7 @@ fn a_forked_childs_copy_does_not_remove_the_set() {
     .unwrap();
     assert_eq!(child.wait().unwrap(), Exit::Code(0));
     assert!(
-        stat(semid).is_ok(),
+        semaphore_set_stat(semid).is_ok(),
         "the child must not remove the parent's set"
     );
     drop(sem);
