@@ -36,21 +36,3 @@ pub use sysv_semaphore::SysVSemaphore;
 /// still calls it; remove it once that file says `semaphore_set_stat`.
 pub use semaphore_set::semaphore_set_stat as stat;
 
-/// Removes every semaphore set that a lesson's output names as `semid N` and that still
-/// exists; returns their ids. Tests run it after a lesson, so that a run that failed
-/// halfway leaves no set behind (and can be told it would have).
-pub fn sweep_printed_sets(output: &str) -> Vec<i32> {
-    let sets = semaphore_sets().unwrap_or_default();
-    let printed = output.split("semid ").skip(1).filter_map(|rest| {
-        rest.split(|c: char| !c.is_ascii_digit())
-            .next()?
-            .parse()
-            .ok()
-    });
-    let mut left: Vec<i32> = printed.filter(|semid| sets.contains(semid)).collect();
-    left.dedup();
-    for &semid in &left {
-        let _ = remove(semid);
-    }
-    left
-}
