@@ -116,7 +116,7 @@ fn our_segment_with_nobody_attached_is_stale() {
         Found::OursStale,
         "a segment whose header has our magic, device and inode, with no process attached, is \
          ours and stale. If you got OursInUse with nattch 1, that one was you: read nattch with \
-         segment_segment_stat() *before* you attach, as PostgreSQL does"
+         segment_stat() *before* you attach, as PostgreSQL does"
     );
 }
 
