@@ -35,4 +35,3 @@ pub use sysv_semaphore::SysVSemaphore;
 /// The old name of [`semaphore_set_stat`], kept only because lesson 16's tests/cleanup.rs
 /// still calls it; remove it once that file says `semaphore_set_stat`.
 pub use semaphore_set::semaphore_set_stat as stat;
-
