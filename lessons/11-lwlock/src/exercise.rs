@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::{EXCLUSIVE, SHARED};
 
 /// One attempt to take the lock shared, without waiting: `true` if this process now holds
-/// it, `false` if a writer holds it. The word's bits (see `LwLock::state` in src/lib.rs):
+/// it, `false` if a writer holds it. The word's bits (see src/lwlock/state.rs):
 /// bits 0-17 count the shared holders, `EXCLUSIVE` (bit 18) is set while a writer holds
 /// the lock, and bits 29-31 are flags that other processes set and clear at any moment.
 ///

@@ -2,20 +2,19 @@
 //! them against src/solution.rs; `cargo exercise l11-lwlock` against your src/exercise.rs.
 //! They fork, so they run in this file's own single-threaded `main`.
 //!
-//! The first three look at the state word in one process, each run in a child with an
-//! alarm armed: an attempt that never returns ends in SIGALRM and a message, not a hang.
-//! The last races pinned readers and writers through the whole lock, whose shared mode
-//! calls your function, with counters in shared memory.
+//! The first three look at the state word in one process, each run in a child with its
+//! watchdog armed (`common::watchdog`): an attempt that never returns ends in SIGALRM and a
+//! message, not a hang. The last races pinned readers and writers through the whole lock,
+//! whose shared mode calls your function, with counters in shared memory.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{Exit, fork_child};
+use common::watchdog::{Checked, check_in_child};
 use l11_lwlock::{
     EXCLUSIVE, HAS_WAITERS, LOCK_MASK, LOCKED, LwLock, RELEASE_OK, SHARED, describe,
     exercise::try_acquire_shared, readers_and_writers,
 };
-use nix::sys::signal::Signal;
 
 fn main() -> ExitCode {
     common::run_tests!(
@@ -31,22 +30,17 @@ const QUICK: u32 = 2;
 /// Seconds a racing process may run; the race takes a fraction of one.
 const PATIENCE: u32 = 4;
 
-/// Runs `check` in a forked child with an alarm armed, and fails with `hint` if the alarm
-/// ends it. A panic in the child prints its own message (the panic hook is inherited).
+/// Runs `check` in a forked child with its watchdog armed, and fails with `hint` if the
+/// watchdog ends it. A panic in the child prints its own message (the panic hook is
+/// inherited).
 fn in_child(what: &str, hint: &str, check: fn()) {
-    let child = fork_child(|| {
-        nix::unistd::alarm::set(QUICK);
-        check();
-        0
-    })
-    .expect("fork");
-    match child.wait().expect("waitpid") {
-        Exit::Code(0) => {}
-        Exit::Code(101) => panic!("{what}: failed (the message is above)"),
-        Exit::Signal(Signal::SIGALRM) => {
+    match check_in_child(QUICK, check) {
+        Checked::Passed => {}
+        Checked::Failed => panic!("{what}: failed (the message is above)"),
+        Checked::Hung => {
             panic!("{what}: try_acquire_shared had not returned after {QUICK} s. {hint}")
         }
-        other => panic!("{what}: the checking process {other}"),
+        Checked::Ended(exit) => panic!("{what}: the checking process {exit}"),
     }
 }
 
