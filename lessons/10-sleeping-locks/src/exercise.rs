@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use crate::{FutexScope, futex_wake};
 
 /// Releases a [`FutexMutex`](crate::FutexMutex) whose state word is `state`, and wakes one
-/// sleeping process if there may be one. The states, as `FutexMutex::lock` uses them:
+/// sleeping process if there may be one. The states, as `FutexMutex`'s `acquire` uses them:
 /// 0 unlocked; 1 locked, nobody sleeps; 2 locked, and some process may be asleep in
 /// `FUTEX_WAIT` on this word (waiting for it to stop being 2).
 ///

@@ -8,8 +8,8 @@
 //! lock's cost as a ratio to the fastest. Every step is ordered by waitpid or by watching
 //! /proc/PID/syscall; nothing sleeps for a time.
 //!
-//! The steps of the story are in src/story/; what later lessons reuse is the library
-//! (src/lib.rs).
+//! Steps 1, 3 and 4 are below; the longer steps of the story are in src/story/; what later
+//! lessons reuse is the library (src/lib.rs).
 
 mod story {
     pub mod private_futexes;
