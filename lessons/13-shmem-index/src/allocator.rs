@@ -18,6 +18,7 @@ pub struct Allocation {
     pub allocated_size: usize,
 }
 
+// ANCHOR: alloc
 impl<'a> Shmem<'a> {
     /// Takes `ShmemLock`, which guards the free offset; dropping the guard releases it.
     #[track_caller]
@@ -31,7 +32,6 @@ impl<'a> Shmem<'a> {
     }
 }
 
-// ANCHOR: alloc
 impl Shmem<'_> {
     /// `ShmemAllocRaw`: the next `size` bytes, rounded up to whole cache lines, from the free
     /// offset, which only ever grows: nothing is freed. Under `ShmemLock`, because any process

@@ -9,8 +9,9 @@
 //! as PostgreSQL's `pg_shmem_allocations` view would list it. Every step is ordered by
 //! `waitpid` or by lesson 08's start barrier; nothing sleeps to wait for another process.
 //!
-//! Steps 1 and 6 are below; the steps of the story in between are in src/story/, one file
-//! each; what later lessons reuse is the library (src/lib.rs).
+//! Steps 1 and 6 are below, with what every step shares (the structures made at start-up
+//! and late, `read_bytes`); the steps in between are in src/story/, one file each; what
+//! later lessons reuse is the library (src/lib.rs).
 
 use clap::Parser;
 use common::{Error, Result, parent, section};
@@ -25,7 +26,7 @@ mod story {
 use story::another_address::another_address;
 use story::children_find_them::children_find_them;
 use story::create_structures::create_structures;
-use story::late_creators::{LATE, LATE_SHARED, late_creators};
+use story::late_creators::late_creators;
 
 /// Lay out a shared region like PostgreSQL's, find structures in it by name, list it.
 #[derive(Parser)]
@@ -52,6 +53,16 @@ const STARTUP: &[(&str, usize)] = &[
     ("Buffer Blocks", 4 * 8192),
     ("XLOG Ctl", 520),
     ("Lock table", 2000),
+];
+
+/// Asked for by every racer at once.
+const LATE_SHARED: (&str, usize) = ("pg_stat_statements", 640);
+
+/// Created by racer 0 after the shared one, one by one, while the others list the index.
+const LATE: &[(&str, usize)] = &[
+    ("my_ext counters", 40),
+    ("my_ext queue", 3000),
+    ("my_ext flags", 8),
 ];
 
 /// What the postmaster writes into "XLOG Ctl" when it creates it (found = false).
@@ -92,7 +103,6 @@ fn calculate_size() -> usize {
 }
 // ANCHOR_END: calculate_size
 
-// ANCHOR: create_region
 fn create_region(size: usize) -> Result<Segment> {
     section("1. One region, made before fork");
     let segment = Segment::create(size, INDEX_CAPACITY)?;
@@ -116,9 +126,7 @@ fn create_region(size: usize) -> Result<Segment> {
     );
     Ok(segment)
 }
-// ANCHOR_END: create_region
 
-// ANCHOR: list
 fn list_allocations(shmem: &Shmem) {
     section("6. The region as pg_shmem_allocations would show it");
     parent!("SELECT name, off, size, allocated_size FROM pg_shmem_allocations ORDER BY off;");
@@ -130,7 +138,6 @@ fn list_allocations(shmem: &Shmem) {
     parent!("<anonymous>: the header and the index, allocated but in no entry; the row with");
     parent!("no name: the unused rest, from the free offset to the end. Nothing is ever freed.");
 }
-// ANCHOR_END: list
 
 /// `len` bytes at `ptr`, as text.
 ///

@@ -12,6 +12,7 @@ use common::{Error, Result};
 
 use crate::{Header, MAGIC};
 
+// ANCHOR: shmem
 /// A view of a region: its base address and nothing else. Every location in the region is
 /// an offset from `base`, so the same bytes at another base are the same region.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +79,7 @@ impl<'a> Shmem<'a> {
         // SAFETY: within the region (checked above), which is one allocation.
         unsafe { self.base.as_ptr().add(offset) }
     }
+    // ANCHOR_END: shmem
 
     /// Bytes in the whole region.
     pub fn total_size(&self) -> usize {

@@ -21,7 +21,13 @@ pub fn children_find_them(shmem: &Shmem, offsets: &[usize]) -> Result<()> {
                     _ => {}
                 }
             }
-            let (offset, _) = init_struct(shmem, "XLOG Ctl", 520).unwrap_or((0, false));
+            let (offset, _) = match init_struct(shmem, "XLOG Ctl", 520) {
+                Ok(found) => found,
+                Err(err) => {
+                    child!("backend {backend}: {err}");
+                    return 1;
+                }
+            };
             // SAFETY: "XLOG Ctl" is 520 bytes long; the postmaster wrote it before fork.
             let greeting = unsafe { read_bytes(shmem.ptr(offset), XLOG_GREETING.len()) };
             child!(

@@ -8,9 +8,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::{Error, Result, parent, section};
-use l13_shmem_index::{
-    CACHE_LINE, IndexEntry, Shmem, cache_line_align, decode_name, init_struct, race,
-};
+use l08_races::race;
+use l13_shmem_index::{CACHE_LINE, IndexEntry, Shmem, cache_line_align, decode_name, init_struct};
+
+use crate::{LATE, LATE_SHARED};
 
 /// What the racers report, in shared memory (lesson 08's `Shared`).
 #[repr(C)]
@@ -23,16 +24,6 @@ struct Report {
     listings: AtomicU64,
     torn: AtomicU64,
 }
-
-/// Asked for by every racer at once.
-pub const LATE_SHARED: (&str, usize) = ("pg_stat_statements", 640);
-
-/// Created by racer 0 after the shared one, one by one, while the others list the index.
-pub const LATE: &[(&str, usize)] = &[
-    ("my_ext counters", 40),
-    ("my_ext queue", 3000),
-    ("my_ext flags", 8),
-];
 
 // ANCHOR: late
 pub fn late_creators(shmem: &Shmem, workers: usize) -> Result<()> {
@@ -48,7 +39,7 @@ pub fn late_creators(shmem: &Shmem, workers: usize) -> Result<()> {
     let report = l08_races::Shared::<Report>::new()?;
     // SAFETY: zeroed atomics in a live mapping, used only atomically, outliving `report`.
     let report: &Report = unsafe { &*report.as_ptr() };
-    race(workers, true, |index| {
+    race(workers, true /* pin to CPUs */, |index| {
         let (name, size) = LATE_SHARED;
         let (offset, found) = init_struct(shmem, name, size)?;
         if !found {
