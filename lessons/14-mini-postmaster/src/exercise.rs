@@ -12,9 +12,9 @@ use std::sync::atomic::Ordering;
 
 /// Adds 1 to row `row` of buffer `buffer`'s page and logs it; returns the record's LSN.
 ///
-/// - Many backends update at once: hold the page's LWLock (`pool.page_lock(buffer)`) in
-///   `Mode::Exclusive` while you read and write the page (`pool.page(buffer)`, a raw
-///   pointer), and release it on every path.
+/// - Many backends update at once: hold the page's LWLock in `Mode::Exclusive` while you
+///   read and write the page (`pool.page(buffer)`, a raw pointer): the guard that
+///   `pool.page_lock(buffer).hold(...)` returns releases it when dropped, on every path.
 /// - Change the row, then mark the buffer dirty
 ///   (`pool.descriptor(buffer).flags.fetch_or(DIRTY, ...)`), then log the change with
 ///   `pool.insert_wal(WalRecord { block, row, value })`, where `value` is the row's new

@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 // ANCHOR: solution
 /// Adds 1 to row `row` of buffer `buffer`'s page and logs it; returns the record's LSN.
 pub fn update_row(pool: &Pool, buffer: usize, row: usize) -> Result<u64> {
-    let lock = pool.page_lock(buffer);
-    lock.acquire(Mode::Exclusive);
+    // Held until we return, on every path: dropping the guard releases the lock.
+    let _exclusive = pool.page_lock(buffer).hold(Mode::Exclusive);
     let page = pool.page(buffer);
     // SAFETY: we hold the page's lock exclusive: nobody else reads or writes the page.
     let old = unsafe { (*page).rows[row] };
@@ -34,7 +34,6 @@ pub fn update_row(pool: &Pool, buffer: usize, row: usize) -> Result<u64> {
             Err(_) => (*page).rows[row] = old, // not logged: take the change back
         }
     }
-    lock.release(Mode::Exclusive);
     logged
 }
 // ANCHOR_END: solution

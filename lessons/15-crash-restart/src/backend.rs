@@ -9,8 +9,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{Error, Result, Signals};
-use l14_mini_postmaster::processes::CHECKPOINT;
-use l14_mini_postmaster::storage::{ControlFile, DataFiles};
+use l14_mini_postmaster::CHECKPOINT;
+use l14_mini_postmaster::{ControlFile, DataFiles};
 use l14_mini_postmaster::{DIRTY, Mode, Pool, RELATION, target, update_row};
 use l15_crash_restart::Role;
 use l15_crash_restart::notebook::{Crash, Died, Line, Notebook, Progress};

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use common::{Error, Result, parent};
-use l14_mini_postmaster::storage::{DataFiles, TABLE_FILE, WAL_FILE};
+use l14_mini_postmaster::{DataFiles, TABLE_FILE, WAL_FILE};
 use l14_mini_postmaster::{ROWS_PER_PAGE, target};
 
 use crate::notebook::{NOTEBOOK_FILE, Notebook, Round};

@@ -11,7 +11,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use common::{Child, Error, OnParentDeath, Result, Signals, fork_child_with, parent};
-use l14_mini_postmaster::processes::{bgwriter, checkpointer, walwriter};
+use l14_mini_postmaster::{bgwriter, checkpointer, walwriter};
 use l15_crash_restart::notebook::{Crash, Notebook};
 use l15_crash_restart::{Role, install_quickdie};
 use nix::fcntl::OFlag;

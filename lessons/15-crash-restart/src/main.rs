@@ -36,7 +36,7 @@ use common::{Error, Result, Signals, parent, section};
 use l05_sysv_segments::stat;
 use l06_keys_and_strangers::key_hex;
 use l07_postgres_hybrid::{LockFile, Note, lock_data_dir, now, read_lock_file};
-use l14_mini_postmaster::storage::{
+use l14_mini_postmaster::{
     CONTROL_FILE, ControlFile, DataFiles, DbState, UnfinishedControlFile, WAL_FILE,
 };
 use l15_crash_restart::check::check;

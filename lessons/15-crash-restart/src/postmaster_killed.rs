@@ -16,7 +16,7 @@ use common::{Error, Exit, OnParentDeath, Result, fork_child_with, parent};
 use l05_sysv_segments::stat;
 use l06_keys_and_strangers::key_hex;
 use l07_postgres_hybrid::{owner_alive, read_lock_file};
-use l14_mini_postmaster::storage::{CONTROL_FILE, ControlFile};
+use l14_mini_postmaster::{CONTROL_FILE, ControlFile};
 use l15_crash_restart::Role;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, write};

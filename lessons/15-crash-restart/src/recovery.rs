@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use common::{Error, Result, child};
-use l14_mini_postmaster::storage::{
+use l14_mini_postmaster::{
     CONTROL_FILE, ControlFile, DataFiles, DbState, TABLE_FILE, checkpoint,
 };
 use l14_mini_postmaster::{BLOCK_SIZE, DIRTY, Mode, Pool, RECORD_SIZE, ROWS_PER_PAGE, WalRecord};

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use common::{Error, Exit, Result, Signals, parent};
 use l07_postgres_hybrid::{LockFile, STATUS_STOPPING};
-use l14_mini_postmaster::processes::SHUTDOWN;
+use l14_mini_postmaster::SHUTDOWN;
 use l15_crash_restart::{Role, is_crash, log_child_exit, terminate_children};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};

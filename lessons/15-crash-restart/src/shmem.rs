@@ -11,7 +11,7 @@ use l05_sysv_segments::stat;
 use l06_keys_and_strangers::{Created, Key, key_hex};
 use l07_postgres_hybrid::{LockFile, STATUS_READY, create_interlock, shmem_size};
 use l13_shmem_index::Segment;
-use l14_mini_postmaster::storage::DataFiles;
+use l14_mini_postmaster::DataFiles;
 use l14_mini_postmaster::{INDEX_CAPACITY, Pool, region_parts};
 
 use crate::{Options, UPDATES, step};

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use common::{Error, OnParentDeath, Result, Signals, child, fork_child_with, parent};
-use l14_mini_postmaster::storage::{ControlFile, DbState};
+use l14_mini_postmaster::{ControlFile, DbState};
 use l15_crash_restart::check::check;
 use l15_crash_restart::recovery::startup_process;
 use l15_crash_restart::{Role, is_crash, log_child_exit};

@@ -6,10 +6,8 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use common::{Error, Result};
-use l14_mini_postmaster::processes::CHECKPOINT;
-use l14_mini_postmaster::storage::DataFiles;
 use l14_mini_postmaster::{
-    Pool, RELATION, UPDATES_PER_BACKEND, checkpoint_due, target, update_row,
+    CHECKPOINT, DataFiles, Pool, RELATION, UPDATES_PER_BACKEND, checkpoint_due, target, update_row,
 };
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};

@@ -8,7 +8,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use crate::{Role, Server, Shutdown};
+use super::server::{Role, Server, Shutdown};
 
 // ANCHOR: reap
 /// `ServerLoop`: sleeps in `poll` on the signalfd (`Signals::wait`) and handles one signal

@@ -10,7 +10,7 @@ use common::{Result, Signals};
 use nix::sys::signal::Signal;
 use nix::unistd::setsid;
 
-use crate::Role;
+use super::server::Role;
 
 // ANCHOR: signals
 /// Blocks the postmaster's signals: from now on they wait for the server loop, which
@@ -29,8 +29,9 @@ pub fn block() -> Result<Signals> {
 /// signalfd (its copy would only report the child's own signals: it has no use for it), a
 /// session of its own (Ctrl-C in the terminal goes to the postmaster only, as PostgreSQL's
 /// children call `setsid`), and a name for `ps`. (It was forked to notice its parent's
-/// death at safe points only: `OnParentDeath::ExitAtSafePoints`.) A backend keeps SIGTERM blocked from the start: it reads it at a safe
-/// point (see [`backend`]), and one sent before it got there must not kill it.
+/// death at safe points only: `OnParentDeath::ExitAtSafePoints`.) A backend keeps SIGTERM
+/// blocked from the start: it reads it at a safe point (see [`super::backend`]), and one
+/// sent before it got there must not kill it.
 pub fn child_init(signals: &Signals, role: Role) {
     let keep_blocked: &[Signal] = match role {
         Role::Backend(_) => &[Signal::SIGTERM],

@@ -6,12 +6,13 @@ use std::io::Read;
 use std::path::Path;
 
 use common::{Error, Result, parent};
-use l14_mini_postmaster::storage::{
-    CONTROL_FILE, ControlFile, DataFiles, DbState, TABLE_FILE, WAL_FILE,
+use l14_mini_postmaster::{
+    CONTROL_FILE, ControlFile, DataFiles, DbState, RECORD_SIZE, ROWS_PER_PAGE, TABLE_FILE,
+    WAL_FILE, target,
 };
-use l14_mini_postmaster::{RECORD_SIZE, ROWS_PER_PAGE, target};
 
-use crate::{Role, Server, step};
+use super::server::{Role, Server};
+use crate::step;
 
 /// Prints the children's reports in role order; returns how many updates each backend
 /// committed (backend 1 first).
