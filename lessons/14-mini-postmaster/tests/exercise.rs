@@ -2,12 +2,14 @@
 //! src/solution.rs; `cargo exercise l14-mini-postmaster` against your src/exercise.rs.
 //! They fork, so they run in this file's own single-threaded `main`.
 //!
-//! Every check runs in forked processes that arm an alarm first: an `update_row` that never
-//! returns (a lock never released, or taken twice) ends in SIGALRM, and the check says so.
+//! Every check runs in forked processes that arm an alarm first (`common::watchdog`): an
+//! `update_row` that never returns (a lock never released, or taken twice) ends in SIGALRM,
+//! and the check says so.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::watchdog::{self, Checked, check_in_child};
 use common::{Exit, fork_child};
 use l08_races::race;
 use l11_lwlock::{LOCK_MASK, LwLock};
@@ -35,20 +37,14 @@ fn memory() -> Segment {
 /// Runs `body` in a child with an alarm; a panic there (its message is printed above) or
 /// the alarm fails the check here, with a word on what it means.
 fn in_child(body: impl FnOnce()) {
-    let child = fork_child(|| {
-        nix::unistd::alarm::set(PATIENCE);
-        body();
-        0
-    })
-    .unwrap();
-    match child.wait().unwrap() {
-        Exit::Code(0) => {}
-        Exit::Code(101) => panic!("the check failed (its message is above)"),
-        Exit::Signal(nix::sys::signal::Signal::SIGALRM) => panic!(
+    match check_in_child(PATIENCE, body) {
+        Checked::Passed => {}
+        Checked::Failed => panic!("the check failed (its message is above)"),
+        Checked::Hung => panic!(
             "update_row did not return within {PATIENCE} s: does it release the page's \
              LWLock, or take it twice?"
         ),
-        other => panic!("the checking process {other}"),
+        Checked::Ended(other) => panic!("the checking process {other}"),
     }
 }
 
@@ -58,12 +54,9 @@ fn lock_is_free(lock: &LwLock) -> bool {
 
 /// Row `row` of buffer `buffer`'s page, read while holding its lock shared.
 fn row_value(pool: &Pool, buffer: usize, row: usize) -> u64 {
-    let lock = pool.page_lock(buffer);
-    lock.acquire(Mode::Shared);
+    let _shared = pool.page_lock(buffer).hold(Mode::Shared);
     // SAFETY: we hold the page's lock.
-    let value = unsafe { (*pool.page(buffer)).rows[row] };
-    lock.release(Mode::Shared);
-    value
+    unsafe { (*pool.page(buffer)).rows[row] }
 }
 
 fn page_lsn(pool: &Pool, buffer: usize) -> u64 {
@@ -77,6 +70,13 @@ fn one_update_changes_the_row_logs_it_and_marks_the_page() {
         let (pool, _) = Pool::attach(segment.shmem(), 4, 8).unwrap();
         let lsn = update_row(&pool, 2, 5)
             .unwrap_or_else(|err| panic!("update_row(pool, 2, 5) failed: {err}"));
+        // The lock first: reading the row takes it, and would wait for ever.
+        assert!(
+            (0..4).all(|b| lock_is_free(pool.page_lock(b))),
+            "a page LWLock is still held after update_row returned: the guard that \
+             pool.page_lock(buffer).hold(Mode::Exclusive) gives must be dropped by then (a \
+             guard kept alive, or forgotten, keeps the lock)"
+        );
         assert_eq!(
             row_value(&pool, 2, 5),
             1,
@@ -115,11 +115,6 @@ fn one_update_changes_the_row_logs_it_and_marks_the_page() {
             pool.descriptor(2).flags.load(Ordering::Acquire) & DIRTY != 0,
             "buffer 2 is not marked DIRTY after its page changed: the background writer \
              would never write it out"
-        );
-        assert!(
-            (0..4).all(|b| lock_is_free(pool.page_lock(b))),
-            "a page LWLock is still held after update_row returned: release it \
-             (lock.release(Mode::Exclusive))"
         );
         assert_eq!(
             pool.descriptor(1).flags.load(Ordering::Acquire),
@@ -165,9 +160,9 @@ fn a_full_wal_buffer_changes_nothing() {
 fn an_update_waits_for_the_page_lock() {
     let segment = memory();
     let (pool, _) = Pool::attach(segment.shmem(), 2, 8).unwrap();
-    pool.page_lock(1).acquire(Mode::Exclusive);
+    let held = pool.page_lock(1).hold(Mode::Exclusive);
     let child = fork_child(|| {
-        nix::unistd::alarm::set(PATIENCE);
+        watchdog::arm(PATIENCE);
         match update_row(&pool, 1, 3) {
             Ok(_) => 0,
             Err(_) => 1,
@@ -183,7 +178,7 @@ fn an_update_waits_for_the_page_lock() {
         changed |= value != 0 || pool.wal_ctl().insert.load(Ordering::Acquire) != 0;
         std::thread::sleep(Duration::from_millis(5));
     }
-    pool.page_lock(1).release(Mode::Exclusive);
+    drop(held);
     let exit = child.wait().unwrap();
     assert!(
         !changed,
@@ -196,6 +191,12 @@ fn an_update_waits_for_the_page_lock() {
         Exit::Code(0),
         "update_row in the child {exit} (0 expected once the lock was released; 101 is a \
          panic: its message is above)"
+    );
+    // The lock first: reading the row takes it, and would wait for ever.
+    assert!(
+        lock_is_free(pool.page_lock(1)),
+        "update_row returned in the child, yet page 1's LWLock is still held: the guard that \
+         hold(Mode::Exclusive) gives must be dropped before update_row returns"
     );
     assert_eq!(
         row_value(&pool, 1, 3),
@@ -236,7 +237,7 @@ fn the_page_is_changed_and_dirty_before_its_record_is_written() {
     unsafe { nix::sys::mman::mprotect(address, page_size, nix::sys::mman::ProtFlags::PROT_READ) }
         .unwrap();
     let child = fork_child(|| {
-        nix::unistd::alarm::set(PATIENCE);
+        watchdog::arm(PATIENCE);
         let _ = update_row(&pool, 1, 7);
         0
     })
@@ -254,7 +255,7 @@ fn the_page_is_changed_and_dirty_before_its_record_is_written() {
     match exit {
         Exit::Signal(nix::sys::signal::Signal::SIGSEGV) => {}
         Exit::Code(101) => panic!("update_row panicked (its message is above)"),
-        Exit::Signal(nix::sys::signal::Signal::SIGALRM) => {
+        exit if watchdog::fired(&exit) => {
             panic!("update_row did not return within {PATIENCE} s")
         }
         other => panic!(
@@ -312,7 +313,7 @@ fn racing_backends_lose_no_update_and_log_in_order() {
     // SAFETY: zeroed atomics in a live mapping, used only atomically, outliving `tally`.
     let tally: &Tally = unsafe { &*shared.as_ptr() };
     let outcome = race(workers, true, |index| {
-        nix::unistd::alarm::set(PATIENCE);
+        watchdog::arm(PATIENCE);
         for i in 0..UPDATES {
             // Most updates on the same two rows of page 0, all processes on the same row at
             // the same step, racing for its lock; every fourth on the process's own page,
@@ -361,6 +362,11 @@ fn racing_backends_lose_no_update_and_log_in_order() {
     assert_eq!(
         errors, 0,
         "update_row returned {errors} errors, though the WAL buffer has room for every update"
+    );
+    assert!(
+        (0..buffers).all(|b| lock_is_free(pool.page_lock(b))),
+        "every racing process has exited, yet a page LWLock is still held: the guard that \
+         hold(Mode::Exclusive) gives must be dropped before update_row returns"
     );
     let total: u64 = (0..buffers)
         .flat_map(|b| (0..2).map(move |r| (b, r)))
