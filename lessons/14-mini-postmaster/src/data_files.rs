@@ -1,7 +1,7 @@
 //! What lies on disk, in the data directory: the table's file (`16384`, one 8 kB page per
-//! block) and the WAL's file (`wal`, records at their byte position); the control file is
-//! `control_file.rs`. Shared memory is lost with the processes; these files are what a
-//! restart (lesson 15) finds.
+//! block) and the WAL's file (`wal`, records at their byte position); the control file has
+//! a file of its own, control_file.rs. Shared memory is lost with the processes; these
+//! files are what a restart (lesson 15) finds.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;

@@ -1,7 +1,7 @@
-//! Steps 6 to 8: the backends work while the postmaster sleeps in its server loop and reaps
-//! them; with `--hold`, the server stays up until told to stop; then the shutdown, in
-//! PostgreSQL's order: the writers stop, and only then does the checkpointer write the
-//! shutdown checkpoint.
+//! The run and the shutdown: the backends work while the postmaster sleeps in its server
+//! loop and reaps them; with `--hold`, the server stays up until told to stop; then the
+//! shutdown, in PostgreSQL's order: the writers stop, and only then does the checkpointer
+//! write the shutdown checkpoint.
 
 use std::io::Write;
 use std::os::fd::OwnedFd;
