@@ -17,7 +17,7 @@ use common::{Error, Result, parent};
 use l14_mini_postmaster::{DataFiles, TABLE_FILE, WAL_FILE};
 use l14_mini_postmaster::{ROWS_PER_PAGE, target};
 
-use crate::notebook::{NOTEBOOK_FILE, Notebook, Round};
+use crate::{Died, NOTEBOOK_FILE, Notebook, Round};
 
 /// A row: (block, row).
 type Cell = (usize, usize);
@@ -150,7 +150,7 @@ fn bounds(rounds: &[Round]) -> (HashMap<Cell, u64>, HashMap<Cell, u64>) {
 }
 // ANCHOR_END: bounds
 
-fn last_death(rounds: &[Round]) -> Option<(usize, usize, crate::notebook::Died)> {
+fn last_death(rounds: &[Round]) -> Option<(usize, usize, Died)> {
     let round = rounds.last()?;
     round
         .backends

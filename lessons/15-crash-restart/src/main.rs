@@ -13,42 +13,32 @@
 //! ordered by `waitpid`, pipes and a signalfd, and the only timeout is the grace period
 //! before SIGKILL, which nobody in this story needs.
 //!
-//! The story is in this file, in the order it runs; the rest is in modules: [`shmem`]
-//! (creating, removing and re-creating shared memory), [`startup`] (forking the startup
-//! process), [`children`] (forking a round's children), [`backend`] (a backend's work and
-//! its death), [`server_loop`] (waiting, the crash response, the shutdown) and
-//! [`postmaster_killed`] (scene 2).
+//! The story is [`postmaster`], in the order it runs. The steps of the story are in
+//! src/story/; what later lessons reuse is the library (src/lib.rs).
 
-mod backend;
-mod children;
-mod postmaster_killed;
-mod server_loop;
-mod shmem;
-mod startup;
+mod story;
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use common::{Error, Result, Signals, parent, section};
-use l05_sysv_segments::stat;
-use l06_keys_and_strangers::key_hex;
-use l07_postgres_hybrid::{LockFile, Note, lock_data_dir, now, read_lock_file};
-use l14_mini_postmaster::{
-    CONTROL_FILE, ControlFile, DataFiles, DbState, UnfinishedControlFile, WAL_FILE,
-};
-use l15_crash_restart::check::check;
-use l15_crash_restart::notebook::{Crash, NOTEBOOK_FILE, Notebook, parse_crash};
+use l14_mini_postmaster::UnfinishedControlFile;
+use l15_crash_restart::{Crash, parse_crash};
 use nix::sys::signal::Signal;
-use nix::unistd::getpid;
 
-use children::fork_the_children;
-use postmaster_killed::{postmaster_killed, tell_ready};
-use server_loop::{Outcome, handle_child_crash, serve, shut_down};
-use shmem::{SharedMemory, create_shared_memory, reinitialize, yes};
-use startup::{check_after_recovery, run_the_startup_process};
+use story::check::{check_after_recovery, final_check};
+use story::children::fork_the_children;
+use story::clean_up::clean_up;
+use story::crash_response::handle_child_crash;
+use story::data_directory::take_the_directory;
+use story::postmaster_killed::{postmaster_killed, tell_ready};
+use story::round::UPDATES;
+use story::server_loop::{Outcome, serve};
+use story::shmem::{create_shared_memory, reinitialize};
+use story::shutdown::shut_down;
+use story::startup::run_the_startup_process;
 
 /// A mini postmaster that survives the crash of a child, and a start that survives the
 /// crash of the postmaster.
@@ -99,32 +89,11 @@ struct Options {
 const MAX_WORKERS: u64 = 32;
 const MAX_BUFFERS: u64 = 256;
 
-/// PostgreSQL's `SIGKILL_CHILDREN_AFTER_SECS`.
-const GRACE: Duration = Duration::from_secs(5);
-
 /// Where the default run's backend dies: backend 2, in its 40th update.
 const DEFAULT_CRASH: Crash = Crash {
     backend: 2,
     update: 40,
 };
-
-/// Updates each backend makes in a round where one of them is to die: room for `--crash`
-/// to choose where. Each is a commit that waits for `fdatasync`.
-const UPDATES: usize = 50;
-
-/// Updates each backend makes in the other rounds (the default run has three): enough to
-/// show that new children work and to put WAL after the round's checkpoint, few because
-/// every commit waits for `fdatasync`.
-const UPDATES_WITHOUT_CRASH: usize = 10;
-
-/// How many updates each backend makes in a round with this crash, or none.
-fn updates_in_round(crash: Option<Crash>) -> usize {
-    if crash.is_some() {
-        UPDATES
-    } else {
-        UPDATES_WITHOUT_CRASH
-    }
-}
 
 fn main() -> std::process::ExitCode {
     common::main(run)
@@ -254,88 +223,3 @@ fn postmaster(
     clean_up(shmem, lock)
 }
 // ANCHOR_END: postmaster
-
-// ANCHOR: take
-/// `CreateLockFile`, then `initdb` if there is nothing to recover.
-fn take_the_directory(dir: &Path, start: Start) -> Result<LockFile> {
-    let found_pid_file = read_lock_file(dir)?.is_some();
-    let mut notes = Vec::new();
-    let lock = lock_data_dir(dir, now(), &mut notes)?;
-    step(&format!("Start: the data directory {}", dir.display()));
-    if found_pid_file {
-        // pg_ctl says this whenever postmaster.pid exists, before the server looks closer.
-        parent!("pg_ctl: another server might be running; trying to start server anyway");
-    }
-    for note in notes {
-        match note {
-            Note::StaleLockFile { pid } => {
-                parent!("postmaster.pid names PID {pid}, which is not running: stale, deleted")
-            }
-            Note::RemovedSegment { key, shmid } => parent!(
-                "its shared memory block (key {}, shmid {shmid}) is ours with shm_nattch 0: \
-                 nobody uses it; IPC_RMID",
-                key_hex(key)
-            ),
-            Note::LeftSegment { shmid, found } => {
-                parent!("its shared memory block shmid {shmid} is {found}: left alone")
-            }
-        }
-    }
-    parent!(
-        "the postmaster is parent pid {}; postmaster.pid is ours",
-        getpid()
-    );
-    let control = ControlFile::read(dir).ok();
-    let crashed = control.is_some_and(|c| c.state != DbState::ShutDown);
-    if start == Start::Fresh || !crashed {
-        DataFiles::create(dir)?;
-        Notebook::create(dir)?;
-        parent!(
-            "initdb: an empty table and {WAL_FILE}, an empty {NOTEBOOK_FILE}; {CONTROL_FILE}: shut down"
-        );
-    } else {
-        parent!(
-            "{CONTROL_FILE}: {}: the last server did not shut down; its files are kept",
-            control.expect("crashed").state.name()
-        );
-    }
-    Ok(lock)
-}
-// ANCHOR_END: take
-
-fn final_check(dir: &Path) -> Result<()> {
-    step("Check again after the shutdown, from the files only");
-    let checked = check(dir, false)?;
-    let control = ControlFile::read(dir)?;
-    let wal_end = DataFiles::open(dir)?.read_wal(0)?.len() * l14_mini_postmaster::RECORD_SIZE;
-    let clean = control.state == DbState::ShutDown && control.redo == wal_end as u64;
-    parent!(
-        "{CONTROL_FILE}: {}, its redo point the end of {WAL_FILE}: {}",
-        control.state.name(),
-        yes(clean)
-    );
-    if !clean {
-        return Err(Error::Failed(format!(
-            "check failed: {CONTROL_FILE} should say \"shut down\" at the end of the WAL"
-        )));
-    }
-    parent!(
-        "consistent: all {} rows, every acknowledged commit kept",
-        checked.rows
-    );
-    Ok(())
-}
-
-// ANCHOR: clean_up
-fn clean_up(shmem: SharedMemory, lock: LockFile) -> Result<()> {
-    step("Leave nothing behind");
-    let shmid = shmem.shmid();
-    parent!("shm_nattch = {}: every child is gone", stat(shmid)?.nattch);
-    shmem.remove()?;
-    parent!("shmdt, IPC_RMID: shmid {shmid} removed; munmap: the region is gone");
-    let path = lock.path().to_path_buf();
-    lock.delete()?;
-    parent!("deleted {}", path.display());
-    Ok(())
-}
-// ANCHOR_END: clean_up

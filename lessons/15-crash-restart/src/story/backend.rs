@@ -6,19 +6,16 @@
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use common::{Error, Result, Signals};
-use l14_mini_postmaster::CHECKPOINT;
-use l14_mini_postmaster::{ControlFile, DataFiles};
-use l14_mini_postmaster::{DIRTY, Mode, Pool, RELATION, target, update_row};
-use l15_crash_restart::Role;
-use l15_crash_restart::notebook::{Crash, Died, Line, Notebook, Progress};
+use l14_mini_postmaster::{DIRTY, DataFiles, Mode, Pool, RELATION, target, update_row};
+use l15_crash_restart::{Crash, Died, Line, Notebook, Progress, Role};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::{getpid, read, write};
+use nix::unistd::{getpid, read};
 
-use crate::children::send_report;
+use super::checkpoint::run_checkpoint;
+use super::children::send_report;
 
 /// What one backend is to do.
 pub struct Work<'a> {
@@ -86,7 +83,8 @@ fn die_in_the_middle(
     line: Line,
     progress: Progress,
 ) -> ! {
-    pool.page_lock(buffer).acquire(Mode::Exclusive);
+    // Held, and never released: the process dies first, and leaves the lock taken.
+    let _exclusive = pool.page_lock(buffer).hold(Mode::Exclusive);
     let page = pool.page(buffer);
     // SAFETY: we hold the page's lock exclusive.
     let was = unsafe { (*page).rows[row] };
@@ -137,44 +135,3 @@ fn idle_until_told(alive_watch: &OwnedFd) -> Result<String> {
     }
 }
 // ANCHOR_END: backend
-
-// ANCHOR: checkpoint
-/// Who runs the round's one CHECKPOINT, and when: the backend that will die, just before
-/// its last committed update; without a crash, backend 1 halfway. Either way a committed
-/// record follows the checkpoint's redo point, so recovery always has WAL to replay. (The
-/// backends here do not ask for checkpoints by WAL volume, as lesson 14's do: a checkpoint
-/// that began late could leave nothing after its redo point, and the story would change.)
-pub fn checkpoint_at(crash: Option<Crash>, backend: usize, updates: usize) -> Option<usize> {
-    match crash {
-        Some(c) if c.backend == backend && c.update >= 2 => Some(c.update - 1),
-        Some(_) => None,
-        None => (backend == 1).then_some(updates / 2),
-    }
-}
-
-/// The `CHECKPOINT` command: asks the checkpointer for a checkpoint and waits until it is
-/// done, that is, until pg_control counts one more. PostgreSQL's `RequestCheckpoint` with
-/// `CHECKPOINT_WAIT` sleeps on a condition variable; we have none in shared memory, so we
-/// look at the file every millisecond, which is short next to the checkpoint's `fsync`s.
-fn run_checkpoint(requests: &OwnedFd, dir: &Path) -> Result<()> {
-    let before = ControlFile::read(dir)?.checkpoints;
-    write(requests, &[CHECKPOINT]).map_err(Error::sys("write"))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while ControlFile::read(dir)?.checkpoints == before {
-        // A wait is where a backend notices the postmaster's death (WL_EXIT_ON_PM_DEATH):
-        // the checkpointer it waits for has noticed it too, and will never answer.
-        if common::parent_death::parent_gone() {
-            return Err(Error::Failed(
-                "terminating connection due to unexpected postmaster exit".into(),
-            ));
-        }
-        if Instant::now() > deadline {
-            return Err(Error::Failed(
-                "CHECKPOINT: no checkpoint completed within 10 s".into(),
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    Ok(())
-}
-// ANCHOR_END: checkpoint

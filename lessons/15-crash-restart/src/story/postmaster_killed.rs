@@ -21,8 +21,8 @@ use l15_crash_restart::Role;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, write};
 
-use crate::children::{Server, close_inherited, pipe};
-use crate::shmem::yes;
+use super::children::{Server, close_inherited, pipe};
+use super::shmem::yes;
 use crate::{NEXT_STEP, Options, Start, postmaster, step};
 
 // ANCHOR: ready

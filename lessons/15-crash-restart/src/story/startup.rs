@@ -7,14 +7,11 @@ use std::path::Path;
 
 use common::{Error, OnParentDeath, Result, Signals, child, fork_child_with, parent};
 use l14_mini_postmaster::{ControlFile, DbState};
-use l15_crash_restart::check::check;
-use l15_crash_restart::recovery::startup_process;
-use l15_crash_restart::{Role, is_crash, log_child_exit};
+use l15_crash_restart::{Role, is_crash, log_child_exit, startup_process};
 use nix::unistd::getpid;
 
-use crate::children::child_init;
-use crate::shmem::SharedMemory;
-use crate::step;
+use super::children::child_init;
+use super::shmem::SharedMemory;
 
 // ANCHOR: startup
 /// Forks the startup process, alone in the new shared memory, and waits for it. Returns
@@ -51,18 +48,3 @@ pub fn run_the_startup_process(
     Ok(crashed)
 }
 // ANCHOR_END: startup
-
-pub fn check_after_recovery(dir: &Path) -> Result<()> {
-    step("Check, from the files only: committed is kept, uncommitted is gone");
-    let checked = check(dir, true)?;
-    parent!(
-        "committed: kept (all {} rows); uncommitted: {}",
-        checked.rows,
-        if checked.uncommitted_gone {
-            "gone"
-        } else {
-            "none was in flight"
-        }
-    );
-    Ok(())
-}

@@ -12,15 +12,16 @@ use std::path::Path;
 
 use common::{Child, Error, OnParentDeath, Result, Signals, fork_child_with, parent};
 use l14_mini_postmaster::{bgwriter, checkpointer, walwriter};
-use l15_crash_restart::notebook::{Crash, Notebook};
-use l15_crash_restart::{Role, install_quickdie};
+use l15_crash_restart::{Crash, Notebook, Role, install_quickdie};
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::unistd::{getpid, pipe2, write};
 
-use crate::backend::{Work, backend, checkpoint_at};
-use crate::shmem::SharedMemory;
-use crate::{Options, step, updates_in_round};
+use super::backend::{Work, backend};
+use super::checkpoint::checkpoint_at;
+use super::round::updates_in_round;
+use super::shmem::SharedMemory;
+use crate::{Options, step};
 
 // ANCHOR: child_init
 /// A child, first thing: the postmaster's signalfd closed; SIGINT, SIGTERM and SIGHUP still

@@ -14,7 +14,8 @@ use l13_shmem_index::Segment;
 use l14_mini_postmaster::DataFiles;
 use l14_mini_postmaster::{INDEX_CAPACITY, Pool, region_parts};
 
-use crate::{Options, UPDATES, step};
+use super::round::UPDATES;
+use crate::{Options, step};
 
 /// Shared memory, as the postmaster holds it: the region and the interlock. Dropped in
 /// this order: the interlock is removed (IPC_RMID) and detached, the region unmapped.
