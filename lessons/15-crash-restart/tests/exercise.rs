@@ -2,13 +2,15 @@
 //! src/solution.rs; `cargo exercise l15-crash-restart` against your src/exercise.rs.
 //! They fork, so they run in this file's own single-threaded `main`.
 //!
-//! Every child arms an alarm, so none outlives a failed check by more than a few seconds;
-//! and a watchdog ends this process with a message if `terminate_children` never returns.
+//! Each check that calls `terminate_children` runs in a forked process with a watchdog
+//! (`common::watchdog`): a call that never returns fails the check with a message. Every
+//! test child arms an alarm of its own, so none outlives a failed check by long.
 
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::watchdog::{self, Checked, check_in_child};
 use common::{Child, Exit, fork_child};
 use l15_crash_restart::{Role, install_quickdie, is_crash, terminate_children};
 use nix::errno::Errno;
@@ -19,7 +21,6 @@ use nix::time::{ClockId, clock_gettime};
 use nix::unistd::{Pid, pipe, read, write};
 
 fn main() -> std::process::ExitCode {
-    arm_watchdog();
     common::run_tests!(
         a_signal_is_a_crash_and_clean_exits_are_not,
         children_that_obey_sigquit_are_reaped_at_once,
@@ -31,6 +32,20 @@ fn main() -> std::process::ExitCode {
 /// Seconds a test child lives at most (its alarm), and a check may take at most.
 const CHILD_LIFETIME: u32 = 12;
 const WATCHDOG: u32 = 10;
+
+/// Runs a check in a forked process under the watchdog; a panic there (its message is
+/// printed above) or a `terminate_children` that never returns fails the check here.
+fn watched(check: impl FnOnce()) {
+    match check_in_child(WATCHDOG, check) {
+        Checked::Passed => {}
+        Checked::Failed => panic!("the check failed (its message is above)"),
+        Checked::Hung => panic!(
+            "terminate_children did not return within {WATCHDOG} s: after the grace period, \
+             SIGKILL every child still there, then reap it"
+        ),
+        Checked::Ended(exit) => panic!("the checking process {exit}"),
+    }
+}
 
 // ANCHOR: is_crash_cases
 fn a_signal_is_a_crash_and_clean_exits_are_not() {
@@ -135,9 +150,7 @@ fn monotonic_ns() -> u64 {
 fn spawn(kind: Kind, heartbeat: &'static AtomicU64) -> Child {
     let (ready_read, ready_write): (OwnedFd, OwnedFd) = pipe().expect("pipe");
     let child = fork_child(|| {
-        // SAFETY: the default action installs no code of ours.
-        unsafe { signal(Signal::SIGALRM, SigHandler::SigDfl) }.expect("signal");
-        nix::unistd::alarm::set(CHILD_LIFETIME);
+        watchdog::arm(CHILD_LIFETIME);
         match kind {
             Kind::Obeys => install_quickdie().expect("quickdie"),
             Kind::Ignores => {
@@ -163,20 +176,11 @@ fn spawn(kind: Kind, heartbeat: &'static AtomicU64) -> Child {
     child
 }
 
-/// Runs `terminate_children` under the watchdog; returns what it said and how long it took.
+/// Runs `terminate_children`; returns what it said and how long it took.
 fn terminate(
     children: &mut Vec<(&'static str, Child)>,
     grace: Duration,
 ) -> (Vec<(&'static str, Pid, Exit)>, Duration) {
-    /// Disarms the watchdog when the call returns or panics.
-    struct Armed;
-    impl Drop for Armed {
-        fn drop(&mut self) {
-            nix::unistd::alarm::cancel();
-        }
-    }
-    nix::unistd::alarm::set(WATCHDOG);
-    let _armed = Armed;
     let started = Instant::now();
     let ended = terminate_children(children, grace)
         .unwrap_or_else(|err| panic!("terminate_children failed: {err}"));
@@ -228,91 +232,81 @@ fn assert_reaped(
 }
 
 fn children_that_obey_sigquit_are_reaped_at_once() {
-    let grace = Duration::from_secs(3);
-    let heartbeat = shared_word();
-    let mut children: Vec<(&'static str, Child)> = ["first", "second", "third"]
-        .into_iter()
-        .map(|name| (name, spawn(Kind::Obeys, heartbeat)))
-        .collect();
-    let pids: Vec<_> = children
-        .iter()
-        .map(|(name, c)| (*name, c.pid(), Exit::Code(2)))
-        .collect();
-    let (ended, took) = terminate(&mut children, grace);
-    assert_reaped(&ended, &pids, &children);
-    assert!(
-        took < Duration::from_secs(1),
-        "terminate_children took {took:?} for children that all exit at SIGQUIT: return as \
-         soon as every child is reaped, do not wait out the grace period ({grace:?}). If you \
-         ask kill(pid, 0) whether a child is gone: a child that has exited is a zombie, and \
-         answers kill(pid, 0) until it is reaped; ask child.try_wait() (waitpid WNOHANG), \
-         which reaps it too"
-    );
+    watched(|| {
+        let grace = Duration::from_secs(3);
+        let heartbeat = shared_word();
+        let mut children: Vec<(&'static str, Child)> = ["first", "second", "third"]
+            .into_iter()
+            .map(|name| (name, spawn(Kind::Obeys, heartbeat)))
+            .collect();
+        let pids: Vec<_> = children
+            .iter()
+            .map(|(name, c)| (*name, c.pid(), Exit::Code(2)))
+            .collect();
+        let (ended, took) = terminate(&mut children, grace);
+        assert_reaped(&ended, &pids, &children);
+        assert!(
+            took < Duration::from_secs(1),
+            "terminate_children took {took:?} for children that all exit at SIGQUIT: return as \
+             soon as every child is reaped, do not wait out the grace period ({grace:?}). If you \
+             ask kill(pid, 0) whether a child is gone: a child that has exited is a zombie, and \
+             answers kill(pid, 0) until it is reaped; ask child.try_wait() (waitpid WNOHANG), \
+             which reaps it too"
+        );
+    });
 }
 
 fn a_child_that_ignores_sigquit_gets_sigkill_after_the_grace() {
-    let grace = Duration::from_millis(400);
-    let heartbeat = shared_word();
-    let mut children = vec![
-        ("obeying", spawn(Kind::Obeys, heartbeat)),
-        ("ignoring", spawn(Kind::Ignores, heartbeat)),
-    ];
-    let pids = [
-        ("obeying", children[0].1.pid(), Exit::Code(2)),
-        (
-            "ignoring",
-            children[1].1.pid(),
-            Exit::Signal(Signal::SIGKILL),
-        ),
-    ];
-    let started = monotonic_ns();
-    let (ended, took) = terminate(&mut children, grace);
-    assert_reaped(&ended, &pids, &children);
-    // The ignoring child noted the time until it died: it must have lived through the grace
-    // period (less a few milliseconds for its 1 ms naps).
-    let lived = Duration::from_nanos(heartbeat.load(Ordering::Acquire).saturating_sub(started));
-    assert!(
-        lived + Duration::from_millis(20) >= grace,
-        "the child that ignores SIGQUIT died {lived:?} after the call began, before the grace \
-         period of {grace:?} was over: send SIGKILL only once the grace period has passed"
-    );
-    assert!(
-        took < grace + Duration::from_secs(1),
-        "terminate_children took {took:?} with a grace of {grace:?}: SIGKILL the rest right \
-         after the grace period"
-    );
+    watched(|| {
+        let grace = Duration::from_millis(400);
+        let heartbeat = shared_word();
+        let mut children = vec![
+            ("obeying", spawn(Kind::Obeys, heartbeat)),
+            ("ignoring", spawn(Kind::Ignores, heartbeat)),
+        ];
+        let pids = [
+            ("obeying", children[0].1.pid(), Exit::Code(2)),
+            (
+                "ignoring",
+                children[1].1.pid(),
+                Exit::Signal(Signal::SIGKILL),
+            ),
+        ];
+        let started = monotonic_ns();
+        let (ended, took) = terminate(&mut children, grace);
+        assert_reaped(&ended, &pids, &children);
+        // The ignoring child noted the time until it died: it must have lived through the grace
+        // period (less a few milliseconds for its 1 ms naps).
+        let lived = Duration::from_nanos(heartbeat.load(Ordering::Acquire).saturating_sub(started));
+        assert!(
+            lived + Duration::from_millis(20) >= grace,
+            "the child that ignores SIGQUIT died {lived:?} after the call began, before the grace \
+             period of {grace:?} was over: send SIGKILL only once the grace period has passed"
+        );
+        assert!(
+            took < grace + Duration::from_secs(1),
+            "terminate_children took {took:?} with a grace of {grace:?}: SIGKILL the rest right \
+             after the grace period"
+        );
+    });
 }
 
 fn a_child_that_already_exited_is_reaped_and_reported() {
-    let heartbeat = shared_word();
-    let gone = fork_child(|| 0).expect("fork");
-    // Wait until it has exited, without reaping it: a zombie now.
-    waitid(
-        Id::Pid(gone.pid()),
-        WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
-    )
-    .expect("waitid");
-    let mut children = vec![("exited", gone), ("obeying", spawn(Kind::Obeys, heartbeat))];
-    let pids = [
-        ("exited", children[0].1.pid(), Exit::Code(0)),
-        ("obeying", children[1].1.pid(), Exit::Code(2)),
-    ];
-    let (ended, _) = terminate(&mut children, Duration::from_secs(3));
-    assert_reaped(&ended, &pids, &children);
-}
-
-/// The watchdog's last words: `terminate_children` did not return in time.
-extern "C" fn watchdog(_: libc::c_int) {
-    let text = b"\n  terminate_children did not return within 10 s: after the grace period, \
-                 SIGKILL every child still there, then reap it\n";
-    // SAFETY: write and _exit are async-signal-safe.
-    unsafe {
-        libc::write(2, text.as_ptr().cast(), text.len());
-        libc::_exit(1);
-    }
-}
-
-fn arm_watchdog() {
-    // SAFETY: the handler only calls async-signal-safe functions.
-    unsafe { signal(Signal::SIGALRM, SigHandler::Handler(watchdog)) }.expect("signal");
+    watched(|| {
+        let heartbeat = shared_word();
+        let gone = fork_child(|| 0).expect("fork");
+        // Wait until it has exited, without reaping it: a zombie now.
+        waitid(
+            Id::Pid(gone.pid()),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        )
+        .expect("waitid");
+        let mut children = vec![("exited", gone), ("obeying", spawn(Kind::Obeys, heartbeat))];
+        let pids = [
+            ("exited", children[0].1.pid(), Exit::Code(0)),
+            ("obeying", children[1].1.pid(), Exit::Code(2)),
+        ];
+        let (ended, _) = terminate(&mut children, Duration::from_secs(3));
+        assert_reaped(&ended, &pids, &children);
+    });
 }
