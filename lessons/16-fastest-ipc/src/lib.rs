@@ -2,18 +2,11 @@
 //!
 //! Every other channel between processes goes through the kernel: a pipe or a socket copies
 //! each message into a kernel buffer and out again, and a reader with nothing to read sleeps
-//! until a writer's system call wakes it. Shared memory leaves the kernel out: once two
-//! processes map the same pages, a store by one is a load away for the other, and the only
-//! cost is the hardware moving a cache line between cores. This crate measures that claim
-//! on the reader's machine, in one run, and reports ratios from that run:
-//!
-//! - [`round_trip`]: ping-pong between two pinned processes (spin, futex, pipe, Unix socket)
-//!   and, as the reference, two threads of one process;
-//! - [`stream`]: moving a large amount through a shared-memory [`ring`] (which the exercise
-//!   completes), a pipe and a Unix socket, against `memcpy`;
-//! - [`locks`]: what each lock of Part IV costs per increment as processes outnumber CPUs;
-//! - [`figures`] (medians of several runs, tables, JSON) and [`chart`] (an SVG) report them;
-//! - [`machine`] says what they were measured on.
+//! until a writer's system call wakes it. Through shared memory a store by one process is a
+//! load away for the other: the only cost is the hardware moving a cache line between cores.
+//! This crate measures that on the reader's machine, in one run, and reports ratios from
+//! that run: round trips, throughput through a shared-memory ring (the exercise completes
+//! it), and what each lock of Part IV costs. The story is the binary (src/main.rs).
 
 pub mod chart;
 pub mod figures;
@@ -22,6 +15,7 @@ pub mod machine;
 pub mod ring;
 pub mod round_trip;
 pub mod stream;
+pub mod table;
 
 #[cfg_attr(feature = "exercise", path = "exercise.rs")]
 #[cfg_attr(not(feature = "exercise"), path = "solution.rs")]

@@ -7,17 +7,19 @@
 //! a pipe or a socket, each ping is a `write` and a `read`, and a side that waits sleeps in
 //! the kernel until the scheduler wakes it.
 
-use std::io::{Read, Write};
+mod bytes;
+mod word;
+
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::{Error, Exit, Result, fork_child};
-use l08_races::{Shared, now_ns, race};
-use l10_sleeping_locks::{FutexScope, futex_wait, futex_wake};
+use l08_races::{Shared, race};
 use nix::sched::{CpuSet, sched_setaffinity};
 use nix::unistd::Pid;
 
-use crate::ring::wait_a_little;
+use bytes::{ping_bytes, pong_bytes};
+use word::{ping_word, pong_word};
 
 /// How the two sides talk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,96 +130,6 @@ pub fn between_processes(channel: Channel, budget: Budget) -> Result<Trips> {
     timing.trips()
 }
 // ANCHOR_END: processes
-
-// ANCHOR: ping_word
-/// The value the pinging side stores to say "we are done".
-const STOP: u32 = u32::MAX;
-
-/// Pings by storing an odd number into `word`, and waits for the other side to store the
-/// next even one. Returns the round trips made and the nanoseconds they took.
-fn ping_word(word: &AtomicU32, channel: Channel, budget: Budget) -> (u64, u64) {
-    let (start, mut trips, mut pong) = (now_ns(), 0, 0);
-    let deadline = start + budget.time.as_nanos() as u64;
-    while trips < budget.trips && (trips % 64 != 0 || now_ns() < deadline) {
-        announce(word, pong + 1, channel);
-        pong = wait_for_change(word, pong + 1, channel);
-        trips += 1;
-    }
-    let took = now_ns() - start;
-    announce(word, STOP, channel);
-    (trips, took)
-}
-
-/// Answers every odd number with the next even one, until [`STOP`].
-fn pong_word(word: &AtomicU32, channel: Channel) {
-    let mut seen = 0;
-    loop {
-        match wait_for_change(word, seen, channel) {
-            STOP => return,
-            ping => {
-                announce(word, ping + 1, channel);
-                seen = ping + 1;
-            }
-        }
-    }
-}
-
-/// Release: whatever this side wrote before the store is visible to the side that sees it.
-/// A futex waiter must also be woken: it sleeps in the kernel, not on the cache line.
-fn announce(word: &AtomicU32, value: u32, channel: Channel) {
-    word.store(value, Ordering::Release);
-    if channel == Channel::Futex {
-        futex_wake(word, 1, FutexScope::Shared);
-    }
-}
-
-/// Waits until `word` no longer holds `seen` and returns what it holds now.
-fn wait_for_change(word: &AtomicU32, seen: u32, channel: Channel) -> u32 {
-    let mut waited = 0;
-    loop {
-        let now = word.load(Ordering::Acquire);
-        if now != seen {
-            return now;
-        }
-        match channel {
-            // FUTEX_WAIT returns at once if the word changed after our load: no lost wake-up.
-            Channel::Futex => futex_wait(word, seen, FutexScope::Shared),
-            _ => wait_a_little(&mut waited),
-        }
-    }
-}
-// ANCHOR_END: ping_word
-
-// ANCHOR: ping_bytes
-/// Pings by writing one byte (1) and waits for the one-byte answer; a 0 says "done".
-fn ping_bytes(
-    input: &mut impl Read,
-    output: &mut impl Write,
-    budget: Budget,
-) -> Result<(u64, u64)> {
-    let (start, mut trips, mut byte) = (now_ns(), 0, [0u8]);
-    let deadline = start + budget.time.as_nanos() as u64;
-    while trips < budget.trips && (trips % 64 != 0 || now_ns() < deadline) {
-        output.write_all(&[1])?;
-        input.read_exact(&mut byte)?;
-        trips += 1;
-    }
-    let took = now_ns() - start;
-    output.write_all(&[0])?;
-    Ok((trips, took))
-}
-
-fn pong_bytes(input: &mut impl Read, output: &mut impl Write) -> Result<()> {
-    let mut byte = [0u8];
-    loop {
-        input.read_exact(&mut byte)?;
-        if byte[0] == 0 {
-            return Ok(());
-        }
-        output.write_all(&[1])?;
-    }
-}
-// ANCHOR_END: ping_bytes
 
 // ANCHOR: threads
 /// The reference: two threads of one process, pinned to `cpus[0]` and `cpus[1]`, spinning

@@ -1,0 +1,79 @@
+//! How big everything is: the full run, whose figures are worth reading, and `--quick`, which
+//! only checks that everything works (what the tests run). The full run's sizes are chosen
+//! to be long enough to measure and, for the copies, far larger than any CPU's caches.
+
+use std::time::Duration;
+
+use l16_fastest_ipc::figures::Plan;
+use l16_fastest_ipc::locks::Limit;
+use l16_fastest_ipc::round_trip::Budget;
+use l16_fastest_ipc::stream::Amount;
+
+use crate::Args;
+
+/// How big everything is, in the full run and in `--quick`.
+pub struct Sizes {
+    pub plan: Plan,
+    pub trips: Budget,
+    pub amount: Amount,
+    /// Each of memcpy's two buffers for the DRAM figure: far larger than any CPU's caches.
+    pub dram_buffer: usize,
+    pub ring: usize,
+    pub limit: Limit,
+    /// Increments per process in the races without a lock (never cut short by time, so
+    /// that the number lost is out of a fixed total).
+    pub unlocked: u64,
+}
+
+pub const KIB: usize = 1024;
+pub const MIB: usize = 1024 * KIB;
+const CHUNK: usize = 64 * KIB;
+
+impl Sizes {
+    pub fn new(args: &Args) -> Sizes {
+        if args.quick {
+            return Sizes {
+                plan: Plan {
+                    runs: 1,
+                    warm_up: false,
+                },
+                trips: Budget {
+                    trips: 2_000,
+                    time: Duration::from_millis(20),
+                },
+                amount: Amount {
+                    chunk: CHUNK,
+                    chunks: 64,
+                },
+                dram_buffer: 4 * MIB,
+                ring: 256 * KIB,
+                limit: Limit {
+                    increments: 5_000,
+                    time: Duration::from_millis(20),
+                },
+                unlocked: 1_000_000,
+            };
+        }
+        Sizes {
+            plan: Plan {
+                runs: args.runs as usize,
+                warm_up: true,
+            },
+            trips: Budget {
+                trips: 1_000_000,
+                time: Duration::from_millis(100),
+            },
+            amount: Amount {
+                chunk: CHUNK,
+                chunks: args.mib * (MIB / CHUNK) as u64,
+            },
+            dram_buffer: 256 * MIB,
+            ring: 256 * KIB,
+            limit: Limit {
+                increments: 1_000_000,
+                time: Duration::from_millis(50),
+            },
+            unlocked: 1_000_000,
+        }
+    }
+}
