@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use common::{Exit, fork_child};
+use common::{Exit, fork_child, watchdog};
 use l01_mmap::{Mapping, page_size};
 use l08_races::{Shared, race, random_u64};
 use l16_fastest_ipc::ring::{ProtFlags, Ring, counters, pop, push, wait_a_little};
@@ -228,7 +228,7 @@ fn a_producer_and_a_consumer_process_agree_on_every_byte() {
     let verdict = unsafe { &*verdict.as_ptr() };
     let all = stream(0, TOTAL as usize);
     let raced = race(2, true, |side| {
-        nix::unistd::alarm::set(PATIENCE); // a side that waits for ever ends with SIGALRM
+        watchdog::arm(PATIENCE); // a side that waits for ever ends with SIGALRM
         let mut waited = 0;
         if side == 0 {
             let mut sent = 0;
@@ -238,7 +238,7 @@ fn a_producer_and_a_consumer_process_agree_on_every_byte() {
                     0 => wait_a_little(&mut waited),
                     pushed => {
                         (sent, waited) = (sent + pushed as u64, 0);
-                        nix::unistd::alarm::set(PATIENCE);
+                        watchdog::arm(PATIENCE);
                     }
                 }
             }
@@ -252,7 +252,7 @@ fn a_producer_and_a_consumer_process_agree_on_every_byte() {
                     continue;
                 }
                 waited = 0;
-                nix::unistd::alarm::set(PATIENCE);
+                watchdog::arm(PATIENCE);
                 let piece = &all[received as usize..received as usize + popped];
                 let wrong = (0..popped).find(|&i| out[i] != piece[i]);
                 if let (Some(i), 0) = (wrong, verdict.first_wrong.load(Ordering::Relaxed)) {
