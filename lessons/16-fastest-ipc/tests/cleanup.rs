@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use common::{Exit, fork_child};
 use l08_races::Shared;
 use l10_sleeping_locks::{SysVSemaphore, stat};
-use nix::sys::signal::{Signal, raise};
+use nix::sys::signal::{SigHandler, Signal, raise};
 
 fn main() -> std::process::ExitCode {
     common::run_tests!(
@@ -35,7 +35,7 @@ fn killed_while_armed(signal: Signal) {
         // As in a terminal: a test run in the background of a script starts with SIGINT
         // ignored, and the cleanup leaves an ignored signal ignored (it ends nothing then).
         // SAFETY: sets the default action; no handler of ours is replaced.
-        unsafe { libc::signal(signal as libc::c_int, libc::SIG_DFL) };
+        unsafe { nix::sys::signal::signal(signal, SigHandler::SigDfl) }.unwrap();
         let set = SysVSemaphore::create().unwrap();
         semid.store(set.id(), Ordering::Release);
         raise(signal).unwrap();
