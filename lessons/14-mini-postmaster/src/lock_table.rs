@@ -73,7 +73,7 @@ impl Pool<'_> {
     }
 
     /// The lock table's slot for `relation`, if it has one.
-    pub fn lock_slot(&self, relation: u32) -> Option<&LockSlot> {
+    fn lock_slot(&self, relation: u32) -> Option<&LockSlot> {
         let slots = &self.lock_table().slots;
         (0..LOCK_SLOTS)
             .map(|probe| &slots[(relation as usize + probe) % LOCK_SLOTS])

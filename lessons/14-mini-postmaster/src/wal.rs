@@ -163,14 +163,4 @@ impl Pool<'_> {
         Ok(end)
     }
     // ANCHOR_END: flush
-
-    /// Every completely copied record from byte `from` on, up to the first gap.
-    pub fn wal_records(&self, from: u64) -> Vec<WalRecord> {
-        let inserted = self.wal_ctl().insert.load(Ordering::Acquire);
-        let inserted = inserted.min(self.wal_ctl().capacity);
-        (from..inserted)
-            .step_by(RECORD_SIZE)
-            .map_while(|at| self.wal_record(at))
-            .collect()
-    }
 }

@@ -59,6 +59,16 @@ fn row_value(pool: &Pool, buffer: usize, row: usize) -> u64 {
     unsafe { (*pool.page(buffer)).rows[row] }
 }
 
+/// Every completely copied record in the WAL buffer, from its start up to the first gap.
+fn wal_records(pool: &Pool) -> Vec<WalRecord> {
+    let inserted = pool.wal_ctl().insert.load(Ordering::Acquire);
+    let inserted = inserted.min(pool.wal_ctl().capacity);
+    (0..inserted)
+        .step_by(RECORD_SIZE)
+        .map_while(|at| pool.wal_record(at))
+        .collect()
+}
+
 fn page_lsn(pool: &Pool, buffer: usize) -> u64 {
     // SAFETY: called when nobody else runs.
     unsafe { (*pool.page(buffer)).lsn }
@@ -88,7 +98,7 @@ fn one_update_changes_the_row_logs_it_and_marks_the_page() {
             "after one update the WAL's insert position is {insert}, not {RECORD_SIZE}: log \
              each update with exactly one pool.insert_wal(...)"
         );
-        let log = pool.wal_records(0);
+        let log = wal_records(&pool);
         assert!(
             !log.is_empty(),
             "update_row reserved a WAL record but left its value 0: the record's value must be \
@@ -379,7 +389,7 @@ fn racing_backends_lose_no_update_and_log_in_order() {
          add up to {total}: updates were lost, as in lesson 08. Hold the page's LWLock \
          exclusive from reading the row to writing it back"
     );
-    let log = pool.wal_records(0);
+    let log = wal_records(&pool);
     assert_eq!(
         log.len(),
         records,

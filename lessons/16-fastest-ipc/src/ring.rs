@@ -14,7 +14,7 @@
 //! `head`): each side publishes its counter with Release after its copy, and reads the
 //! other's with Acquire before its own. `push` and `pop` are the lesson's exercise.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use common::{Error, Result};
 use l01_mmap::{Mapping, PG_MMAP_FLAGS, page_size};
@@ -167,12 +167,3 @@ pub fn wait_a_little(waited: &mut u32) {
 /// microseconds, far longer than the other side takes to answer when it is running on
 /// another CPU, far shorter than a time slice.
 pub const SPINS_BEFORE_YIELD: u32 = 100;
-
-/// The ring's state, for the lesson's story and the exercise checks: bytes ever pushed and
-/// ever popped.
-pub fn counters(ring: &Ring) -> (u64, u64) {
-    (
-        ring.head().load(Ordering::Acquire),
-        ring.tail().load(Ordering::Acquire),
-    )
-}
