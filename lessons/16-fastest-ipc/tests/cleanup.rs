@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use common::{Exit, fork_child};
 use l08_races::Shared;
-use l10_sleeping_locks::{SysVSemaphore, stat};
+use l10_sleeping_locks::{SysVSemaphore, semaphore_set_stat};
 use nix::sys::signal::{SigHandler, Signal, raise};
 
 fn main() -> std::process::ExitCode {
@@ -48,7 +48,7 @@ fn killed_while_armed(signal: Signal) {
         id >= 0,
         "the child failed before it was interrupted: it {exit}"
     );
-    let left = stat(id).is_ok();
+    let left = semaphore_set_stat(id).is_ok();
     if left {
         let _ = l10_sleeping_locks::remove(id); // do not leak it from the test either
     }

@@ -2,7 +2,7 @@
 //! the lock file deleted, in that order, once every child is gone.
 
 use common::{Result, parent};
-use l05_sysv_segments::stat;
+use l05_sysv_segments::segment_stat;
 use l06_keys_and_strangers::Created;
 use l13_shmem_index::Segment;
 
@@ -14,7 +14,10 @@ pub fn clean_up(mut server: Server, region: Segment) -> Result<()> {
     step("Leave nothing behind");
     let interlock = server.interlock.take().expect("alive");
     let shmid = interlock.segment.id();
-    parent!("shm_nattch = {}: every child is gone", stat(shmid)?.nattch);
+    parent!(
+        "shm_nattch = {}: every child is gone",
+        segment_stat(shmid)?.nattch
+    );
     let Created {
         segment,
         attachment,

@@ -8,7 +8,7 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use common::{Error, Result, parent};
-use l05_sysv_segments::stat;
+use l05_sysv_segments::segment_stat;
 use l07_postgres_hybrid::STATUS_STOPPING;
 use l14_mini_postmaster::SHUTDOWN;
 use nix::unistd::write;
@@ -65,7 +65,7 @@ pub fn shut_down(server: &mut Server) -> Result<()> {
     let shmid = server.interlock.as_ref().expect("alive").segment.id();
     parent!(
         "shm_nattch = {}: the postmaster and the three background processes",
-        stat(shmid)?.nattch
+        segment_stat(shmid)?.nattch
     );
     let ask = |fd: &OwnedFd| write(fd, &[SHUTDOWN]).map_err(Error::sys("write"));
     ask(&server.requests.walwriter)?;

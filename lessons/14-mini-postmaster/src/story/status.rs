@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use common::{Error, Result};
-use l05_sysv_segments::stat;
+use l05_sysv_segments::segment_stat;
 use l06_keys_and_strangers::key_hex;
 use l07_postgres_hybrid::{LOCK_FILE, PidFile};
 use nix::errno::Errno;
@@ -56,7 +56,7 @@ pub fn status(dir: &Path) -> Result<()> {
     let Some((key, shmid)) = pid_file.shmem else {
         return Ok(()); // still starting: no interlock yet
     };
-    let interlock = stat(shmid)?;
+    let interlock = segment_stat(shmid)?;
     println!("\nthe interlock, as ipcs -m shows it ({LOCK_FILE} line 7):");
     println!(
         "  key {}, shmid {shmid}, owner uid {}, perms {:o}, {} bytes, nattch {}",

@@ -2,7 +2,7 @@
 //! region unmapped and the lock file deleted.
 
 use common::{Result, parent};
-use l05_sysv_segments::stat;
+use l05_sysv_segments::segment_stat;
 use l07_postgres_hybrid::LockFile;
 
 use super::shmem::SharedMemory;
@@ -12,7 +12,10 @@ use crate::step;
 pub fn clean_up(shmem: SharedMemory, lock: LockFile) -> Result<()> {
     step("Leave nothing behind");
     let shmid = shmem.shmid();
-    parent!("shm_nattch = {}: every child is gone", stat(shmid)?.nattch);
+    parent!(
+        "shm_nattch = {}: every child is gone",
+        segment_stat(shmid)?.nattch
+    );
     shmem.remove()?;
     parent!("shmdt, IPC_RMID: shmid {shmid} removed; munmap: the region is gone");
     let path = lock.path().to_path_buf();

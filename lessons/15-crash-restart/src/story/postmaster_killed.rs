@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 
 use common::on_signal::Remove;
 use common::{Error, Exit, OnParentDeath, Result, fork_child_with, parent};
-use l05_sysv_segments::stat;
+use l05_sysv_segments::segment_stat;
 use l06_keys_and_strangers::key_hex;
 use l07_postgres_hybrid::{owner_alive, read_lock_file};
 use l14_mini_postmaster::{CONTROL_FILE, ControlFile};
@@ -101,7 +101,7 @@ pub fn postmaster_killed(dir: &Path, options: &Options) -> Result<()> {
     parent!(
         "left behind: the interlock, key {} shmid {shmid}, shm_nattch = {}",
         key_hex(key),
-        stat(shmid)?.nattch
+        segment_stat(shmid)?.nattch
     );
     nix::sys::prctl::set_child_subreaper(false).map_err(Error::sys("prctl"))?;
     postmaster(dir, options, Start::AsItIs, None, false, None)

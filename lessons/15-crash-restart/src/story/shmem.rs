@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use common::{Result, parent};
-use l05_sysv_segments::stat;
+use l05_sysv_segments::segment_stat;
 use l06_keys_and_strangers::{Created, Key, key_hex};
 use l07_postgres_hybrid::{LockFile, STATUS_READY, create_interlock, shmem_size};
 use l13_shmem_index::Segment;
@@ -122,7 +122,7 @@ pub fn reinitialize(
     let (key, shmid) = (shmem.interlock.key, shmem.shmid());
     parent!(
         "shm_nattch = {}: only the postmaster is attached",
-        stat(shmid)?.nattch
+        segment_stat(shmid)?.nattch
     );
     shmem.remove()?;
     parent!(
