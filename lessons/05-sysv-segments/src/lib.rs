@@ -21,10 +21,6 @@ pub use limits::{Limits, limits};
 pub use proc_sysvipc::{ProcShmLine, proc_entry, proc_sysvipc_shm};
 pub use segment::{IPC_PRIVATE, Key, Segment, find, remove};
 
-/// Old name, removed once lessons 06+ (and this lesson's tests/output.rs) are updated:
-/// use [`segment_stat`].
-pub use ipc_stat::segment_stat as stat;
-
 #[cfg_attr(feature = "exercise", path = "exercise.rs")]
 #[cfg_attr(not(feature = "exercise"), path = "solution.rs")]
 pub mod exercise;

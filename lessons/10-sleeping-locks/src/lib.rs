@@ -31,7 +31,3 @@ pub use pthread_mutex::{Acquired, PthreadMutex, Robustness};
 pub use semaphore_set::{SemStat, remove, semaphore_set_stat, semaphore_sets};
 pub use shared_lock::SharedLock;
 pub use sysv_semaphore::SysVSemaphore;
-
-/// The old name of [`semaphore_set_stat`], kept only because lesson 16's tests/cleanup.rs
-/// still calls it; remove it once that file says `semaphore_set_stat`.
-pub use semaphore_set::semaphore_set_stat as stat;

@@ -54,7 +54,7 @@ fn assert_segment_removed(stdout: &str) {
         .and_then(|id| id.parse().ok())
         .expect("the story names the interlock's shmid");
     assert!(
-        l05_sysv_segments::stat(shmid).is_err(),
+        l05_sysv_segments::segment_stat(shmid).is_err(),
         "segment shmid {shmid} was left behind"
     );
 }
@@ -288,7 +288,7 @@ struct Leftover(i32);
 
 impl Drop for Leftover {
     fn drop(&mut self) {
-        if l05_sysv_segments::stat(self.0).is_ok() {
+        if l05_sysv_segments::segment_stat(self.0).is_ok() {
             let _ = l05_sysv_segments::remove(self.0);
         }
     }
@@ -325,7 +325,7 @@ fn a_start_after_kill_9_says_what_it_cleaned_up() {
         std::thread::sleep(Duration::from_millis(1));
     }
     assert!(
-        tmp.path().join(LOCK_FILE).exists() && l05_sysv_segments::stat(shmid).is_ok(),
+        tmp.path().join(LOCK_FILE).exists() && l05_sysv_segments::segment_stat(shmid).is_ok(),
         "kill -9 leaves the lock file and the interlock behind"
     );
     let output = cargo_bin_cmd!("l14-mini-postmaster")
@@ -336,7 +336,7 @@ fn a_start_after_kill_9_says_what_it_cleaned_up() {
     let stdout = snapshots::success(&output);
     assert_nothing_left(tmp.path(), &stdout);
     assert!(
-        l05_sysv_segments::stat(shmid).is_err(),
+        l05_sysv_segments::segment_stat(shmid).is_err(),
         "the killed server's segment shmid {shmid} was left behind"
     );
     let first = &stdout[..stdout.find("\n\n").expect("a blank line after step 1")];

@@ -42,7 +42,7 @@ fn assert_segments_removed(stdout: &str) {
     assert!(shmids.len() >= 4, "the story names the interlocks' shmids");
     for shmid in shmids {
         assert!(
-            l05_sysv_segments::stat(shmid).is_err(),
+            l05_sysv_segments::segment_stat(shmid).is_err(),
             "segment shmid {shmid} was left behind"
         );
     }
