@@ -1,7 +1,7 @@
 //! Lesson 01's exercise: whole pages, and a guard page after them.
 //!
-//! Fill in the two functions, then run `cargo exercise l01-mmap` until it is green.
-//! The chapter (book/src/01-mmap.md, "Exercise") has hints; src/solution.rs has an answer.
+//! Fill in the two functions, then run `cargo course check 01` until it is green. `cargo
+//! course hint 01` gives hints, one level at a time; src/solution.rs has an answer.
 
 use common::Result;
 

@@ -1,8 +1,7 @@
 //! Lesson 02's exercise: write into a file through a shared mapping.
 //!
-//! Fill in the function, then run `cargo exercise l02-file-mapping` until it is green.
-//! The chapter (book/src/02-file-mapping.md, "Exercise") has a hint; src/solution.rs has
-//! an answer.
+//! Fill in the function, then run `cargo course check 02` until it is green. `cargo course
+//! hint 02` gives hints, one level at a time; src/solution.rs has an answer.
 
 use std::path::Path;
 

@@ -1,8 +1,7 @@
 //! Lesson 03's exercise: bring a value home from a child.
 //!
-//! Fill in `run_in_child`, then run `cargo exercise l03-fork-sharing` until it is green.
-//! The chapter (book/src/03-fork-sharing.md, "Exercise") has hints; src/solution.rs has an
-//! answer.
+//! Fill in `run_in_child`, then run `cargo course check 03` until it is green. `cargo
+//! course hint 03` gives hints, one level at a time; src/solution.rs has an answer.
 
 #[allow(unused_imports)] // you will need these
 use common::{Error, Exit, Result, fork_child};

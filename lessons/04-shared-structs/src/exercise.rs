@@ -1,8 +1,7 @@
 //! Lesson 04's exercise: publish a record so that a reader never sees it half written.
 //!
-//! Fill in the three functions, then run `cargo exercise l04-shared-structs` until it is
-//! green. The chapter (book/src/04-shared-structs.md, "Exercise") has hints;
-//! src/solution.rs has an answer.
+//! Fill in the three functions, then run `cargo course check 04` until it is green. `cargo
+//! course hint 04` gives hints, one level at a time; src/solution.rs has an answer.
 
 #[allow(unused_imports)] // you will need these
 use std::mem::{align_of, size_of};

@@ -1,8 +1,7 @@
 //! Lesson 05's exercise: children's results gathered in a segment that cannot leak.
 //!
-//! Fill in `run_in_children`, then run `cargo exercise l05-sysv-segments` until it is
-//! green. The chapter (book/src/05-sysv-segments.md, "Exercise") has hints;
-//! src/solution.rs has an answer.
+//! Fill in `run_in_children`, then run `cargo course check 05` until it is green. `cargo
+//! course hint 05` gives hints, one level at a time; src/solution.rs has an answer.
 
 #[allow(unused_imports)] // you will need these
 use common::{Child, Error, Exit, Result, fork_child};

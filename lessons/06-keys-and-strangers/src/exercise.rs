@@ -1,9 +1,9 @@
 //! Lesson 06's exercise: whose segment is this?
 //!
-//! Write `classify`, then run `cargo exercise l06-keys-and-strangers` until it is green.
-//! The whole lesson runs on your answer: `create_from`, `find_for_dir` and the binary (run it
-//! with `--features exercise`) all call it. The chapter (book/src/06-keys-and-strangers.md,
-//! "Exercise") has hints; src/solution.rs has an answer.
+//! Write `classify`, then run `cargo course check 06` until it is green. The whole lesson
+//! runs on your answer: `create_from`, `find_for_dir` and the binary (run it with
+//! `--features exercise`) all call it. `cargo course hint 06` gives hints, one level at a
+//! time; src/solution.rs has an answer.
 
 use std::path::Path;
 

@@ -1,10 +1,9 @@
 //! Lesson 07's exercise: start, or refuse?
 //!
-//! Write `decide`, then run `cargo exercise l07-postgres-hybrid` until it is green. With the
-//! `exercise` feature on, the lesson's own `start` uses your `decide` too:
+//! Write `decide`, then run `cargo course check 07` until it is green. With the `exercise`
+//! feature on, the lesson's own `start` uses your `decide` too:
 //! `cargo run -p l07-postgres-hybrid --features exercise -- start DIR`.
-//! The chapter (book/src/07-postgres-hybrid.md, "Exercise") has hints; src/solution.rs has an
-//! answer.
+//! `cargo course hint 07` gives hints, one level at a time; src/solution.rs has an answer.
 
 #[allow(unused_imports)] // you will need this
 use l06_keys_and_strangers::Found;

@@ -1,9 +1,9 @@
 //! Lesson 08's exercise: a transfer that no auditor ever catches half done.
 //!
 //! Step 3 of the lesson broke the rule `a + b = total` because a transfer took two atomic
-//! steps. Here both balances share one `AtomicU64`. Fill in `transfer` and `audit`, then run
-//! `cargo exercise l08-races` until it is green. The chapter (book/src/08-races.md,
-//! "Exercise") has hints; src/solution.rs has an answer.
+//! steps. Here both balances share one `AtomicU64`. Fill in `transfer` and `audit`, then
+//! run `cargo course check 08` until it is green. `cargo course hint 08` gives hints, one
+//! level at a time; src/solution.rs has an answer.
 
 #[allow(unused_imports)] // you will need these
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,8 +1,7 @@
 //! Lesson 09's exercise: the spinlock's acquire, as PostgreSQL's `s_lock` does it.
 //!
-//! Write `SpinLock::acquire`, then run `cargo exercise l09-spinlock` until it is green.
-//! The chapter (book/src/09-spinlock.md, "Exercise") has hints; src/solution.rs has an
-//! answer.
+//! Write `SpinLock::acquire`, then run `cargo course check 09` until it is green. `cargo
+//! course hint 09` gives hints, one level at a time; src/solution.rs has an answer.
 
 #[allow(unused_imports)] // you will need some of these
 use std::sync::atomic::Ordering;

@@ -1,8 +1,7 @@
 //! Lesson 10's exercise: the futex mutex's unlock.
 //!
-//! Write `unlock`, then run `cargo exercise l10-sleeping-locks` until it is green. The
-//! chapter (book/src/10-sleeping-locks.md, "Exercise") has hints; src/solution.rs has an
-//! answer.
+//! Write `unlock`, then run `cargo course check 10` until it is green. `cargo course hint
+//! 10` gives hints, one level at a time; src/solution.rs has an answer.
 
 #[allow(unused_imports)] // you will need these
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -1,7 +1,7 @@
 //! Lesson 11's exercise: the shared half of `LWLockAttemptLock`.
 //!
-//! Write `try_acquire_shared`, then run `cargo exercise l11-lwlock` until it is green. The
-//! chapter (book/src/11-lwlock.md, "Exercise") has hints; src/solution.rs has an answer.
+//! Write `try_acquire_shared`, then run `cargo course check 11` until it is green. `cargo
+//! course hint 11` gives hints, one level at a time; src/solution.rs has an answer.
 
 #[allow(unused_imports)] // you will need these
 use std::sync::atomic::{AtomicU32, Ordering};

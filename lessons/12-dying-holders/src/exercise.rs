@@ -1,9 +1,8 @@
 //! Lesson 12's exercise: take a robust mutex whose last holder may have died, and repair
 //! what it was protecting before anyone else sees it.
 //!
-//! Write `lock_and_repair`, then run `cargo exercise l12-dying-holders` until it is green.
-//! The chapter (book/src/12-dying-holders.md, "Exercise") has hints; src/solution.rs has an
-//! answer.
+//! Write `lock_and_repair`, then run `cargo course check 12` until it is green. `cargo
+//! course hint 12` gives hints, one level at a time; src/solution.rs has an answer.
 
 #[allow(unused_imports)] // you will need these
 use std::sync::atomic::Ordering;

@@ -1,8 +1,7 @@
 //! Lesson 13's exercise: `init_struct`, the find-or-create of PostgreSQL's `ShmemInitStruct`.
 //!
-//! Write `init_struct`, then run `cargo exercise l13-shmem-index` until it is green.
-//! The chapter (book/src/13-shmem-index.md, "Exercise") has hints; src/solution.rs has an
-//! answer.
+//! Write `init_struct`, then run `cargo course check 13` until it is green. `cargo course
+//! hint 13` gives hints, one level at a time; src/solution.rs has an answer.
 
 #[allow(unused_imports)] // you will need these
 use crate::{IndexEntry, Shmem, ShmemError, encode_name};

@@ -1,8 +1,7 @@
 //! Lesson 14's exercise: what a backend does for one update.
 //!
-//! Write `update_row`, then run `cargo exercise l14-mini-postmaster` until it is green.
-//! The chapter (book/src/14-mini-postmaster.md, "Exercise") has hints; src/solution.rs has
-//! an answer.
+//! Write `update_row`, then run `cargo course check 14` until it is green. `cargo course
+//! hint 14` gives hints, one level at a time; src/solution.rs has an answer.
 
 #[allow(unused_imports)] // you will need these
 use crate::{DIRTY, Mode, Pool, WalRecord};

@@ -1,8 +1,8 @@
 //! Lesson 15's exercise: the postmaster's crash response.
 //!
-//! Write `is_crash` and `terminate_children`, then run `cargo exercise l15-crash-restart`
-//! until it is green. The chapter (book/src/15-crash-restart.md, "Exercise") has hints;
-//! src/solution.rs has an answer.
+//! Write `is_crash` and `terminate_children`, then run `cargo course check 15` until it is
+//! green. `cargo course hint 15` gives hints, one level at a time; src/solution.rs has an
+//! answer.
 
 #[allow(unused_imports)] // you will need these
 use std::time::{Duration, Instant};

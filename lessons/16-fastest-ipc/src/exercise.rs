@@ -1,8 +1,7 @@
 //! Lesson 16's exercise: the two ends of the shared-memory ring.
 //!
-//! Write `push` and `pop`, then run `cargo exercise l16-fastest-ipc` until it is green.
-//! The chapter (book/src/16-fastest-ipc.md, "Exercise") has hints; src/solution.rs has an
-//! answer.
+//! Write `push` and `pop`, then run `cargo course check 16` until it is green. `cargo
+//! course hint 16` gives hints, one level at a time; src/solution.rs has an answer.
 
 #[allow(unused_imports)] // you will need these
 use std::sync::atomic::Ordering;
