@@ -279,6 +279,17 @@ fn a_producer_and_a_consumer_process_agree_on_every_byte() {
         }
         Ok(())
     });
+    // The first cause first: a side that panicked (worker 0 pushes, worker 1 pops) explains
+    // whatever the other side saw afterwards, wrong bytes included.
+    if let Err(err) = &raced
+        && err.to_string().contains("status 101")
+    {
+        panic!(
+            "the producer and consumer processes failed: {err}: push (worker 0) or pop (worker 1) \
+             panicked in a forked process; its message is above, and it is the cause of \
+             anything else this check saw"
+        );
+    }
     match verdict.first_wrong.load(Ordering::Acquire) {
         0 => {}
         position => {
@@ -298,8 +309,6 @@ fn a_producer_and_a_consumer_process_agree_on_every_byte() {
         let why = if text.contains("SIGALRM") {
             "one side moved no byte for 20 s, waiting for the other: does push publish the \
              new head, and pop the new tail, once its copy is done (store with Release)?"
-        } else if text.contains("101") {
-            "push or pop panicked in a forked process (its message is above)"
         } else {
             "see the error"
         };
