@@ -50,6 +50,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_lesson_has_at_least_three_levels_and_none_is_empty() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let lessons = crate::lessons::all(root).unwrap();
+        assert_eq!(lessons.len(), 16);
+        for lesson in lessons {
+            let levels = levels(&root.join(lesson.hints())).unwrap();
+            assert!(
+                levels.len() >= 3,
+                "{}: {} levels",
+                lesson.package,
+                levels.len()
+            );
+            for (n, text) in levels.iter().enumerate() {
+                assert!(
+                    text.len() > 40,
+                    "{} level {}: {text:?}",
+                    lesson.package,
+                    n + 1
+                );
+            }
+        }
+    }
+
+    #[test]
     fn levels_come_in_file_order_without_their_markers() {
         let text = "<!-- A comment that is no level. -->\n\n<!-- ANCHOR: where -->\n\
                     **Where to look.** Lesson 01.\n<!-- ANCHOR_END: where -->\n\n\
