@@ -10,10 +10,13 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::watchdog::{self, Checked, check_in_child};
+use common::{Child, Exit, fork_child};
+use l10_sleeping_locks::blocked_in;
 use l13_shmem_index::{
     CACHE_LINE, Segment, Shmem, ShmemError, cache_line_align, decode_name, init_struct, race,
     usable_cpus,
 };
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 
 fn main() -> std::process::ExitCode {
     common::run_tests!(
@@ -21,6 +24,7 @@ fn main() -> std::process::ExitCode {
         offsets_are_cache_line_aligned_and_never_overlap,
         another_size_for_a_known_name_is_an_error,
         bad_requests_are_refused_and_take_nothing,
+        nobody_looks_while_a_creator_allocates,
         processes_creating_one_name_at_once_create_it_once,
     )
 }
@@ -227,6 +231,93 @@ fn bad_requests_are_refused_and_take_nothing() {
             shmem.free_offset() - free
         );
     });
+}
+
+/// How a process that called `init_struct` ended: an exit status that says it.
+const CREATED: i32 = 10;
+const FOUND: i32 = 11;
+const REFUSED: i32 = 12;
+
+/// The interleaving a broken `init_struct` allows, forced rather than hoped for. The check
+/// holds `ShmemLock`, the allocator's lock, so the first process to ask for a new name
+/// stops inside `shmem.alloc`, after its look-up and before its insert. Then a second
+/// process asks for the same name. With one guard held from look-up to insert, the second
+/// cannot even look until the first has inserted, and finds it. With the guard dropped in
+/// between, the second looks, finds nothing, and goes on to allocate too: once the check
+/// lets go, both create it.
+fn nobody_looks_while_a_creator_allocates() {
+    watched(|| {
+        let segment = Segment::create(64 << 10, 16).expect("map a region");
+        let shmem = segment.shmem();
+        let free_before = shmem.free_offset();
+        let ask = || {
+            watchdog::arm(QUICK);
+            match init_struct(&shmem, "pg_stat_statements", 640) {
+                Ok((_, false)) => CREATED,
+                Ok((_, true)) => FOUND,
+                Err(err) => {
+                    println!("\n  init_struct said: {err}\n");
+                    REFUSED
+                }
+            }
+        };
+        let allocator = shmem.lock_allocator().expect("take ShmemLock");
+        let first = fork_child(ask).expect("fork");
+        wait_until_waiting(&first, "the first process, asking for a new name,");
+        let second = fork_child(ask).expect("fork");
+        wait_until_waiting(&second, "the second process, asking for the same name,");
+        drop(allocator);
+        let outcomes = [
+            first.wait().expect("waitpid"),
+            second.wait().expect("waitpid"),
+        ];
+        assert!(
+            outcomes != [Exit::Code(CREATED), Exit::Code(CREATED)],
+            "the first process stopped inside shmem.alloc (the check held ShmemLock), and \
+             meanwhile the second looked the same name up, found nothing and created it too: \
+             init_struct let go of the index between its look-up and its insert. Hold ONE \
+             guard from shmem.lock_index() through the look-up, the allocation and the insert"
+        );
+        assert_eq!(
+            outcomes,
+            [Exit::Code(CREATED), Exit::Code(FOUND)],
+            "the first to ask creates the name, the second finds it (exit {CREATED}: created, \
+             {FOUND}: found, {REFUSED}: an error)"
+        );
+        assert_eq!(entries_named(&shmem, "pg_stat_statements"), 1);
+        assert_eq!(
+            shmem.free_offset() - free_before,
+            cache_line_align(640),
+            "two asked for one 640-byte structure, and more than one allocation was made: \
+             the second process allocated before it looked (allocate only once the look-up \
+             under the guard has found nothing)"
+        );
+    });
+}
+
+/// Waits until `process` sleeps, in `SpinDelay`'s nanosleep, for a lock someone holds
+/// (the allocator's or the index's): where a correct `init_struct` waits. A process that
+/// ends first is a failed check that says how it ended.
+fn wait_until_waiting(process: &Child, who: &str) {
+    let sleeps = [libc::SYS_nanosleep, libc::SYS_clock_nanosleep];
+    loop {
+        match blocked_in(process.pid()).expect("read /proc/PID/syscall") {
+            Some(blocked) if sleeps.contains(&blocked.number) => return,
+            _ => {}
+        }
+        let ended = waitid(
+            Id::Pid(process.pid()),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+        );
+        if !matches!(ended, Ok(WaitStatus::StillAlive)) {
+            panic!(
+                "{who} returned from init_struct (or panicked: the message is above) while \
+                 the check held ShmemLock, so it never allocated: a new name needs \
+                 shmem.alloc, under the index guard"
+            );
+        }
+        std::thread::yield_now();
+    }
 }
 
 /// Names each region's index holds: every look-up scans a short index, as in a real
