@@ -76,7 +76,7 @@ pub fn checkpointer(pool: &Pool, dir: &Path, requests: &OwnedFd) -> Result<Strin
         if state == DbState::ShutDown {
             return Ok(format!(
                 "{} requested by WAL volume (one every {CHECKPOINT_RECORDS} records) and one \
-                 at shutdown, {} written in all; the last: redo at LSN {}, {CONTROL_FILE}: \
+                 at shutdown,\t{} written in all; the last: redo at LSN {}, {CONTROL_FILE}: \
                  shut down",
                 count(requested, "checkpoint", "checkpoints"),
                 count(written, "page", "pages"),

@@ -35,7 +35,7 @@ pub fn bgwriter(pool: &Pool, dir: &Path, requests: &OwnedFd) -> Result<String> {
         }
     }
     Ok(format!(
-        "wrote {} in {} (WAL first: each page only once the WAL is flushed up to its LSN)",
+        "wrote {} in {}\t(WAL first: each page only once the WAL is flushed up to its LSN)",
         count(written, "page", "pages"),
         count(rounds, "round", "rounds")
     ))

@@ -74,7 +74,7 @@ pub fn backend(
     }
     pool.unlock_relation(RELATION);
     let done = format!(
-        "{updates} updates on {} pages under their LWLocks, each committed (WAL flushed up \
+        "{updates} updates on {} pages under their LWLocks,\teach committed (WAL flushed up \
          to its record)",
         pages.len()
     );

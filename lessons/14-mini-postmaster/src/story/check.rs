@@ -45,7 +45,11 @@ pub fn what_they_did(server: &mut Server, workers: usize) -> Result<Vec<usize>> 
     lines.sort_by_key(|(role, _, _)| *role);
     let mut updates = vec![0; workers];
     for (role, done, line) in lines {
-        println!("  {line}");
+        // A report is one line in the pipe; a tab in it marks where it continues on the
+        // next line on screen, so that no line is much wider than 100 columns.
+        for (n, piece) in line.split('\t').enumerate() {
+            println!("{}{piece}", if n == 0 { "  " } else { "    " });
+        }
         if let Role::Backend(n) = role {
             updates[n - 1] = done;
         }

@@ -93,10 +93,8 @@ pub fn fork_the_children(
         walwriter: walwriter_requests,
     };
     parent!("{CONTROL_FILE}: in production");
-    parent!(
-        "the process tree, each child under the name it gives itself, as ps -o pid,ppid,comm \
-         shows it (bgwriter is the background writer):"
-    );
+    parent!("the process tree, each child under the name it gives itself, as ps -o pid,ppid,comm");
+    parent!("shows it (bgwriter is the background writer):");
     let children: Vec<(Pid, String)> = server
         .children
         .iter()

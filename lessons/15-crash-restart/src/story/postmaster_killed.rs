@@ -87,11 +87,9 @@ pub fn postmaster_killed(dir: &Path, options: &Options) -> Result<()> {
     for (role, pid, exit) in orphans {
         parent!("  {role} (child pid {pid}) {exit}");
     }
-    parent!(
-        "(each at a safe point: the death signal, SIGPWR, woke the background processes in \
-         their waits at once; a backend went on committing and noticed it when it next \
-         waited: for a checkpoint, or idle)"
-    );
+    parent!("(each at a safe point: the death signal, SIGPWR, woke the background processes");
+    parent!(" in their waits at once; a backend went on committing and noticed it when it next");
+    parent!(" waited: for a checkpoint, or idle)");
     parent!(
         "left behind: postmaster.pid (PID {}: running: {}), {CONTROL_FILE}: {}",
         pid_file.pid,

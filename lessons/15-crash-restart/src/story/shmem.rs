@@ -74,10 +74,8 @@ pub fn create_shared_memory(
     let (_, found) = Pool::attach(region.shmem(), buffers, wal_records)?;
     let names: Vec<&str> = found.iter().map(|(name, _, _)| name.as_str()).collect();
     let new = found.iter().filter(|(_, _, found)| !found).count();
-    parent!(
-        "{new} structures created by name (found = false): {}",
-        names.join(", ")
-    );
+    parent!("{new} structures created by name (found = false):");
+    parent!("  {}", names.join(", "));
     let interlock = create_interlock(dir, &mut |_| {})?;
     let (key, shmid) = (interlock.key, interlock.segment.id());
     parent!(
@@ -125,10 +123,8 @@ pub fn reinitialize(
         segment_stat(shmid)?.nattch
     );
     shmem.remove()?;
-    parent!(
-        "shmdt, IPC_RMID: shmid {shmid} removed; munmap: the region is gone, and with it \
-         whatever the dead process left half done (a lock it held, a change not logged)"
-    );
+    parent!("shmdt, IPC_RMID: shmid {shmid} removed; munmap: the region is gone, and with it");
+    parent!("  whatever the dead process left half done (a lock it held, a change not logged)");
     create_shared_memory(dir, options, lock, Some((key, shmid)))
 }
 // ANCHOR_END: reinitialize
