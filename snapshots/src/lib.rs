@@ -33,6 +33,7 @@
 use std::process::Output;
 
 mod keys;
+pub mod postgres;
 pub mod postmaster;
 mod semaphore_sets;
 
