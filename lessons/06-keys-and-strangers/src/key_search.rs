@@ -52,11 +52,13 @@ pub struct Created {
 const CREATING: &str = "l06-creating";
 
 // ANCHOR: create
-/// The key search of `PGSharedMemoryCreate`, from `first_key`. `report` hears of every
-/// segment that already held a key, and what [`classify`] said about it.
+/// The key search of `PGSharedMemoryCreate`, from `first_key`, for a segment of `size` bytes
+/// whose header carries lesson `lesson`'s tag. `report` hears of every segment that already
+/// held a key, and what [`classify`] said about it.
 pub fn create_from(
     dir: &Path,
     size: usize,
+    lesson: u8,
     first_key: Key,
     report: &mut dyn FnMut(&Probe),
 ) -> Result<Created> {
@@ -81,7 +83,7 @@ pub fn create_from(
         match Segment::create(key, size, 0o600) {
             Ok(segment) => {
                 let attachment = attach(segment.id())?;
-                write_header(&attachment, &Header::new(dir_id, size));
+                write_header(&attachment, &Header::new(dir_id, size, lesson));
                 drop(mark); // ours for all to see from now on
                 return Ok(Created {
                     segment,

@@ -12,8 +12,8 @@ use std::path::Path;
 use common::{Exit, fork_child};
 use l05_sysv_segments::{Segment, attach, find, remove, segment_stat};
 use l06_keys_and_strangers::{
-    DirId, Found, Header, Key, SEGMENT_SIZE, classify, create_from, key_from_inode, next_key,
-    read_header, write_header,
+    DirId, Found, Header, Key, LESSON, SEGMENT_SIZE, classify, create_from, key_from_inode,
+    next_key, read_header, write_header,
 };
 use nix::unistd::{Gid, Uid, geteuid, setgid, setuid};
 use tempfile::TempDir;
@@ -74,7 +74,7 @@ impl Sweep {
 
     /// A segment of ours for this directory, as `create` leaves it.
     fn ours(&self) -> Segment {
-        self.segment(Some(Header::new(self.id, SEGMENT_SIZE)))
+        self.segment(Some(Header::new(self.id, SEGMENT_SIZE, LESSON)))
     }
 }
 
@@ -98,7 +98,7 @@ fn keys_from(key: Key) -> impl Iterator<Item = Key> {
 /// The key search from `dir`'s own key, as a start-up runs it: the new segment (detached,
 /// removed when dropped) and the key it got.
 fn create_for_dir(dir: &Path, size: usize) -> common::Result<(Segment, Key)> {
-    let created = create_from(dir, size, key_from_inode(dir)?, &mut |_| {})?;
+    let created = create_from(dir, size, LESSON, key_from_inode(dir)?, &mut |_| {})?;
     Ok((created.segment, created.key))
 }
 
@@ -155,7 +155,7 @@ fn our_magic_for_another_directory_is_a_strangers() {
         inode: scene.id.inode + 1,
         ..scene.id
     };
-    let segment = scene.segment(Some(Header::new(other, SEGMENT_SIZE)));
+    let segment = scene.segment(Some(Header::new(other, SEGMENT_SIZE, LESSON)));
     let found = classified(segment.id(), scene.path());
     assert_eq!(
         found,
@@ -172,7 +172,7 @@ fn the_same_inode_on_another_device_is_a_strangers() {
         device: scene.id.device ^ 1,
         ..scene.id
     };
-    let segment = scene.segment(Some(Header::new(other, SEGMENT_SIZE)));
+    let segment = scene.segment(Some(Header::new(other, SEGMENT_SIZE, LESSON)));
     let found = classified(segment.id(), scene.path());
     assert_eq!(
         found,

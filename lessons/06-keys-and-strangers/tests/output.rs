@@ -89,9 +89,14 @@ fn a_servers_interlock_is_left_alone() {
     let scene = Scene::new();
     let dir = scene.dir.path().to_str().unwrap().to_owned();
     let header = std::mem::size_of::<l06_keys_and_strangers::Header>();
-    let interlock =
-        l06_keys_and_strangers::create_from(scene.dir.path(), header, scene.inode_key, &mut |_| {})
-            .unwrap();
+    let interlock = l06_keys_and_strangers::create_from(
+        scene.dir.path(),
+        header,
+        7,
+        scene.inode_key,
+        &mut |_| {},
+    )
+    .unwrap();
     let mut transcript = format!(
         "# a server (lesson 07) holds its {header}-byte interlock for {dir}: shmid {}\n\n",
         interlock.segment.id()

@@ -9,7 +9,8 @@ use std::path::Path;
 use common::Result;
 use l05_sysv_segments::{attach_read_only, segment_stat};
 use l06_keys_and_strangers::{
-    Found, MAGIC, Probe, SEGMENT_SIZE, key_hex, read_header, read_magic, read_message,
+    Found, MAGIC, Probe, SEGMENT_SIZE, index_shown, key_hex, read_magic, read_message,
+    read_pg_shmem_header,
 };
 use nix::unistd::geteuid;
 
@@ -48,10 +49,15 @@ fn show(probe: &Probe) {
         Err(err) => println!("  IPC_STAT: {err}"),
     }
     match attach_read_only(probe.shmid) {
-        Ok(attachment) => match (read_header(&attachment), read_magic(&attachment)) {
+        Ok(attachment) => match (read_pg_shmem_header(&attachment), read_magic(&attachment)) {
             (Some(h), _) => println!(
-                "  header:   magic {}, creator pid {}, device {}, inode {}, size {}",
-                h.magic, h.creator_pid, h.device, h.inode, h.total_size
+                "  header:   magic {}, creator pid {}, device {}, inode {}, size {}, index {}",
+                h.magic,
+                h.creator_pid,
+                h.device,
+                h.inode,
+                h.total_size,
+                index_shown(h.index)
             ),
             (None, Some(magic)) => println!("  header:   magic {magic}, not {MAGIC}: none of ours"),
             (None, None) => println!(

@@ -3,15 +3,16 @@
 //! segments, and a clear error when there is nothing of ours.
 //!
 //! One segment of ours is still not ours to touch: a server's interlock (lessons 07, 14 and
-//! 15), made by the same search with the same header, but only a header big.
+//! 15), made by the same search with the same header, but only a header big, and tagged
+//! with its own lesson's number.
 
 use std::path::Path;
 
 use common::{Error, Result};
-use l05_sysv_segments::segment_stat;
+use l05_sysv_segments::{attach_read_only, segment_stat};
 use l06_keys_and_strangers::{
-    DirId, FTOK_PROJECT, Found, Key, Probe, SEGMENT_SIZE, find_for_dir, key_from_ftok,
-    key_from_inode, key_hex,
+    DirId, FTOK_PROJECT, Found, Key, LESSON, Probe, find_for_dir, key_from_ftok, key_from_inode,
+    key_hex, read_header,
 };
 
 use crate::KeyFrom;
@@ -69,14 +70,19 @@ pub fn locate(dir: &Path, first: Key, report: &mut dyn FnMut(&Probe)) -> Result<
 
 /// Lessons 07, 14 and 15 keep a segment of their own at a data directory's key: the
 /// interlock of a server, made by the same search with the same header, but only a header
-/// big. It is theirs to create and remove (with the server's start and stop), never ours.
+/// big, and with their own lesson's number in its tag. It is theirs to create and remove
+/// (with the server's start and stop), never ours.
 pub fn not_an_interlock(probe: &Probe, dir: &Path, what: &str) -> Result<()> {
-    let size = segment_stat(probe.shmid)?.size;
-    if size >= SEGMENT_SIZE {
+    let header = attach_read_only(probe.shmid)
+        .ok()
+        .and_then(|attachment| read_header(&attachment));
+    // No header (any more): the segment went meanwhile, and the attach that follows says so.
+    let Some(lesson) = header.and_then(|h| h.lesson()).filter(|&l| l != LESSON) else {
         return Ok(());
-    }
+    };
+    let size = segment_stat(probe.shmid)?.size;
     Err(Error::Failed(format!(
-        "shmid {} at key {} is a server's interlock ({size} bytes, made by lesson 07, 14 or 15 \
+        "shmid {} at key {} is a server's interlock ({size} bytes, made by lesson {lesson:02} \
          for {}), not a lesson 06 segment: {what} leaves it alone; stop that server instead",
         probe.shmid,
         key_hex(probe.key),
