@@ -7,7 +7,7 @@
 //! kernel's attach count says whether anybody still uses it. That is PostgreSQL's check at
 //! start-up (`PGSharedMemoryCreate`, `PGSharedMemoryAttach` in src/backend/port/sysv_shmem.c).
 //! The files, in the chapter's order: `keys`, `header` (with `tag`, the course's mark in it),
-//! `message`, `found`, `key_search`, `find`.
+//! `message`, `found`, `key_search`, `find`, and `postgresql`, a real server's interlock.
 
 mod find;
 mod found;
@@ -15,6 +15,7 @@ mod header;
 mod key_search;
 mod keys;
 mod message;
+mod postgresql;
 mod tag;
 
 #[cfg_attr(feature = "exercise", path = "exercise.rs")]
@@ -34,6 +35,7 @@ pub use l05_sysv_segments::Key;
 pub use message::{
     MESSAGE_CAPACITY, MESSAGE_OFFSET, SEGMENT_SIZE, check_message, read_message, write_message,
 };
+pub use postgresql::{PostgresqlInterlock, postgresql_interlock};
 pub use tag::{course_tag, index_shown, tagged_lesson};
 
 /// This lesson's number, which its segments carry in their tag (see [`course_tag`]).

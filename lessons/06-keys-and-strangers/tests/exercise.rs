@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
         a_zero_filled_segment_is_a_strangers,
         our_magic_for_another_directory_is_a_strangers,
         the_same_inode_on_another_device_is_a_strangers,
+        a_real_postgresqls_interlock_is_a_strangers,
         a_segment_we_may_not_read_is_a_strangers,
         a_segment_we_may_read_but_not_attach_is_a_strangers,
         a_removed_segment_is_gone,
@@ -179,6 +180,25 @@ fn the_same_inode_on_another_device_is_a_strangers() {
         Found::Stranger,
         "this header names a directory with our inode number on another device (another disk, \
          another file system: inode numbers repeat across them). Compare the device too"
+    );
+}
+
+fn a_real_postgresqls_interlock_is_a_strangers() {
+    let scene = Sweep::new();
+    // As a PostgreSQL server (9.4 to 18) writes it: no course tag in `index`.
+    let theirs = Header {
+        index: 0,
+        ..Header::new(scene.id, 148_324_352, LESSON)
+    };
+    let segment = scene.segment(Some(theirs));
+    let found = classified(segment.id(), scene.path());
+    assert_eq!(
+        found,
+        Found::Stranger,
+        "this header is a real PostgreSQL server's, for our very directory: PostgreSQL's magic, \
+         our device and inode, but not the course's tag in `index`. It is not ours to remove or \
+         reuse: read the header with read_header, which returns None without the course's tag \
+         (read_pg_shmem_header would accept it)"
     );
 }
 

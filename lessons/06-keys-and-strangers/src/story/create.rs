@@ -12,7 +12,7 @@ use l06_keys_and_strangers::{
 };
 
 use crate::KeyFrom;
-use crate::story::locate::first_key;
+use crate::story::locate::{first_key, whose};
 
 // ANCHOR: create
 pub fn create(dir: &Path, key_from: KeyFrom, message: &str) -> Result<()> {
@@ -29,7 +29,7 @@ pub fn create(dir: &Path, key_from: KeyFrom, message: &str) -> Result<()> {
             "key {} is taken by shmid {}, {}: {next}",
             key_hex(probe.key),
             probe.shmid,
-            probe.found
+            whose(probe, dir)
         );
     })?;
     println!(

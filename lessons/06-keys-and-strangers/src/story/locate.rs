@@ -12,7 +12,7 @@ use common::{Error, Result};
 use l05_sysv_segments::{attach_read_only, segment_stat};
 use l06_keys_and_strangers::{
     DirId, FTOK_PROJECT, Found, Key, LESSON, Probe, find_for_dir, key_from_ftok, key_from_inode,
-    key_hex, read_header,
+    key_hex, postgresql_interlock, read_header,
 };
 
 use crate::KeyFrom;
@@ -43,29 +43,43 @@ pub fn first_key(dir: &Path, key_from: KeyFrom) -> Result<Key> {
 
 /// The key search `attach`, `inspect` and `remove` share: DIR's segment, or a clear error.
 pub fn locate(dir: &Path, first: Key, report: &mut dyn FnMut(&Probe)) -> Result<Probe> {
+    let (found, strangers) = search(dir, first, report)?;
+    found.ok_or_else(|| nothing_of_ours(dir, first, strangers))
+}
+
+/// The search itself: DIR's segment if there is one, and how many segments that are not
+/// ours it walked past on the way.
+pub fn search(
+    dir: &Path,
+    first: Key,
+    report: &mut dyn FnMut(&Probe),
+) -> Result<(Option<Probe>, usize)> {
     let mut strangers = 0;
     let found = find_for_dir(dir, first, &mut |probe| {
         strangers += usize::from(matches!(probe.found, Found::Stranger));
         report(probe)
     })?;
-    found.ok_or_else(|| {
-        let shown = dir.display();
-        // Past somebody else's segment (a real PostgreSQL's, say), advising `create` in
-        // their directory would be bad advice.
-        let advice = match strangers {
-            0 => format!("; make one with `create {shown}`"),
-            n => format!(
-                " (looked past {n} segment{} that {} not ours)",
-                plural(n),
-                if n == 1 { "is" } else { "are" }
-            ),
-        };
-        Error::Failed(format!(
-            "no segment of ours for {shown} from key {} on: never created, or removed since \
-             (by `remove` or `ipcrm`){advice}",
-            key_hex(first)
-        ))
-    })
+    Ok((found, strangers))
+}
+
+/// The error of a search that found nothing of ours, past `strangers` segments that are not.
+pub fn nothing_of_ours(dir: &Path, first: Key, strangers: usize) -> Error {
+    let shown = dir.display();
+    // Past somebody else's segment (a real PostgreSQL's, say), advising `create` in
+    // their directory would be bad advice.
+    let advice = match strangers {
+        0 => format!("; make one with `create {shown}`"),
+        n => format!(
+            " (looked past {n} segment{} that {} not ours)",
+            plural(n),
+            if n == 1 { "is" } else { "are" }
+        ),
+    };
+    Error::Failed(format!(
+        "no segment of ours for {shown} from key {} on: never created, or removed since \
+         (by `remove` or `ipcrm`){advice}",
+        key_hex(first)
+    ))
 }
 
 /// Lessons 07, 14 and 15 keep a segment of their own at a data directory's key: the
@@ -95,7 +109,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// One line for a segment the search met: `key 0x0098c042: shmid 32769, a stranger's: ...`.
-pub fn said(probe: &Probe) -> String {
+pub fn said(probe: &Probe, dir: &Path) -> String {
     let then = match probe.found {
         Found::Stranger => ": leave it alone, try the next key",
         Found::Gone => ": try the same key again",
@@ -105,6 +119,22 @@ pub fn said(probe: &Probe) -> String {
         "key {}: shmid {}, {}{then}",
         key_hex(probe.key),
         probe.shmid,
-        probe.found
+        whose(probe, dir)
     )
+}
+
+/// Whose the segment is, in words: `classify`'s answer, but a real PostgreSQL's interlock
+/// for `dir`, a stranger's to `classify`, called by its name.
+pub fn whose(probe: &Probe, dir: &Path) -> String {
+    let theirs = match probe.found {
+        Found::Stranger => postgresql_interlock(probe.shmid, dir).ok().flatten(),
+        _ => None,
+    };
+    match theirs {
+        Some(theirs) => format!(
+            "PostgreSQL's interlock for this directory, in use by {}",
+            theirs.nattch
+        ),
+        None => probe.found.to_string(),
+    }
 }
