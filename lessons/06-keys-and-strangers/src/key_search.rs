@@ -4,7 +4,9 @@
 //! `IPC_CREAT|IPC_EXCL` makes a new segment or fails: it never hands back somebody else's.
 //! When the key is taken, [`classify`] says by whom, and the search acts on
 //! it: past a stranger's segment to the next key; a stale one of ours removed and its key
-//! taken; ours in use, a refusal that names the directory. A creator killed before its header
+//! taken; ours in use, a refusal that names the directory. A real PostgreSQL's interlock for
+//! the directory is a stranger's to `classify` (it has no course tag), but while it is in use
+//! the search refuses, as PostgreSQL would. A creator killed before its header
 //! is written leaves zeros nobody can recognize, so it leaves a mark first (lesson 05's
 //! leftovers), and the next search removes what such a run left.
 
@@ -19,6 +21,7 @@ use crate::classify;
 use crate::found::{Found, errno_of};
 use crate::header::{Header, write_header};
 use crate::keys::{DirId, key_hex};
+use crate::postgresql::postgresql_interlock;
 
 /// One segment a key search looked at: the key, the segment's id, and whose it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,11 +55,13 @@ pub struct Created {
 const CREATING: &str = "l06-creating";
 
 // ANCHOR: create
-/// The key search of `PGSharedMemoryCreate`, from `first_key`. `report` hears of every
-/// segment that already held a key, and what [`classify`] said about it.
+/// The key search of `PGSharedMemoryCreate`, from `first_key`, for a segment of `size` bytes
+/// whose header carries lesson `lesson`'s tag. `report` hears of every segment that already
+/// held a key, and what [`classify`] said about it.
 pub fn create_from(
     dir: &Path,
     size: usize,
+    lesson: u8,
     first_key: Key,
     report: &mut dyn FnMut(&Probe),
 ) -> Result<Created> {
@@ -81,7 +86,7 @@ pub fn create_from(
         match Segment::create(key, size, 0o600) {
             Ok(segment) => {
                 let attachment = attach(segment.id())?;
-                write_header(&attachment, &Header::new(dir_id, size));
+                write_header(&attachment, &Header::new(dir_id, size, lesson));
                 drop(mark); // ours for all to see from now on
                 return Ok(Created {
                     segment,
@@ -101,6 +106,14 @@ pub fn create_from(
             continue; // removed since shmget said EEXIST: the key is free, try it again
         };
         let found = classify(shmid, dir)?;
+        // A real server's interlock for this directory is no stranger while it is attached:
+        // PostgreSQL would refuse to start beside it, and so do we.
+        if found == Found::Stranger
+            && let Some(theirs) = postgresql_interlock(shmid, dir)?
+            && theirs.nattch > 0
+        {
+            return Err(theirs.in_use(dir));
+        }
         report(&Probe { key, shmid, found });
         match found {
             Found::Stranger => key = next_key(key),

@@ -87,7 +87,7 @@ mod tests {
         let attachment = attach(segment.id()).unwrap();
         assert_eq!(read_header(&attachment), None, "zeros are not a header");
         assert_eq!(read_message(&attachment).unwrap(), "");
-        let header = Header::new(DirId::of(&std::env::temp_dir()).unwrap(), SEGMENT_SIZE);
+        let header = Header::new(DirId::of(&std::env::temp_dir()).unwrap(), SEGMENT_SIZE, 6);
         write_header(&attachment, &header);
         write_message(&attachment, "hello").unwrap();
         assert_eq!(read_header(&attachment), Some(header));

@@ -12,8 +12,8 @@ use std::path::Path;
 use common::{Exit, fork_child};
 use l05_sysv_segments::{Segment, attach, find, remove, segment_stat};
 use l06_keys_and_strangers::{
-    DirId, Found, Header, Key, SEGMENT_SIZE, classify, create_from, key_from_inode, next_key,
-    read_header, write_header,
+    DirId, Found, Header, Key, LESSON, SEGMENT_SIZE, classify, create_from, key_from_inode,
+    next_key, read_header, write_header,
 };
 use nix::unistd::{Gid, Uid, geteuid, setgid, setuid};
 use tempfile::TempDir;
@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
         a_zero_filled_segment_is_a_strangers,
         our_magic_for_another_directory_is_a_strangers,
         the_same_inode_on_another_device_is_a_strangers,
+        a_real_postgresqls_interlock_is_a_strangers,
         a_segment_we_may_not_read_is_a_strangers,
         a_segment_we_may_read_but_not_attach_is_a_strangers,
         a_removed_segment_is_gone,
@@ -74,7 +75,7 @@ impl Sweep {
 
     /// A segment of ours for this directory, as `create` leaves it.
     fn ours(&self) -> Segment {
-        self.segment(Some(Header::new(self.id, SEGMENT_SIZE)))
+        self.segment(Some(Header::new(self.id, SEGMENT_SIZE, LESSON)))
     }
 }
 
@@ -98,7 +99,7 @@ fn keys_from(key: Key) -> impl Iterator<Item = Key> {
 /// The key search from `dir`'s own key, as a start-up runs it: the new segment (detached,
 /// removed when dropped) and the key it got.
 fn create_for_dir(dir: &Path, size: usize) -> common::Result<(Segment, Key)> {
-    let created = create_from(dir, size, key_from_inode(dir)?, &mut |_| {})?;
+    let created = create_from(dir, size, LESSON, key_from_inode(dir)?, &mut |_| {})?;
     Ok((created.segment, created.key))
 }
 
@@ -155,7 +156,7 @@ fn our_magic_for_another_directory_is_a_strangers() {
         inode: scene.id.inode + 1,
         ..scene.id
     };
-    let segment = scene.segment(Some(Header::new(other, SEGMENT_SIZE)));
+    let segment = scene.segment(Some(Header::new(other, SEGMENT_SIZE, LESSON)));
     let found = classified(segment.id(), scene.path());
     assert_eq!(
         found,
@@ -172,13 +173,32 @@ fn the_same_inode_on_another_device_is_a_strangers() {
         device: scene.id.device ^ 1,
         ..scene.id
     };
-    let segment = scene.segment(Some(Header::new(other, SEGMENT_SIZE)));
+    let segment = scene.segment(Some(Header::new(other, SEGMENT_SIZE, LESSON)));
     let found = classified(segment.id(), scene.path());
     assert_eq!(
         found,
         Found::Stranger,
         "this header names a directory with our inode number on another device (another disk, \
          another file system: inode numbers repeat across them). Compare the device too"
+    );
+}
+
+fn a_real_postgresqls_interlock_is_a_strangers() {
+    let scene = Sweep::new();
+    // As a PostgreSQL server (9.4 to 18) writes it: no course tag in `index`.
+    let theirs = Header {
+        index: 0,
+        ..Header::new(scene.id, 148_324_352, LESSON)
+    };
+    let segment = scene.segment(Some(theirs));
+    let found = classified(segment.id(), scene.path());
+    assert_eq!(
+        found,
+        Found::Stranger,
+        "this header is a real PostgreSQL server's, for our very directory: PostgreSQL's magic, \
+         our device and inode, but not the course's tag in `index`. It is not ours to remove or \
+         reuse: read the header with read_header, which returns None without the course's tag \
+         (read_pg_shmem_header would accept it)"
     );
 }
 

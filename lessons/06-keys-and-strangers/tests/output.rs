@@ -12,7 +12,8 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use assert_cmd::cargo::cargo_bin;
 use l05_sysv_segments::{Segment, attach, find, remove};
 use l06_keys_and_strangers::{
-    DirId, FTOK_PROJECT, Key, SEGMENT_SIZE, key_from_ftok, key_from_inode, next_key, read_header,
+    DirId, FTOK_PROJECT, Header, Key, SEGMENT_SIZE, key_from_ftok, key_from_inode, next_key,
+    read_header, read_pg_shmem_header, write_header,
 };
 use tempfile::TempDir;
 
@@ -88,10 +89,15 @@ fn conversation() {
 fn a_servers_interlock_is_left_alone() {
     let scene = Scene::new();
     let dir = scene.dir.path().to_str().unwrap().to_owned();
-    let header = std::mem::size_of::<l06_keys_and_strangers::Header>();
-    let interlock =
-        l06_keys_and_strangers::create_from(scene.dir.path(), header, scene.inode_key, &mut |_| {})
-            .unwrap();
+    let header = std::mem::size_of::<Header>();
+    let interlock = l06_keys_and_strangers::create_from(
+        scene.dir.path(),
+        header,
+        7,
+        scene.inode_key,
+        &mut |_| {},
+    )
+    .unwrap();
     let mut transcript = format!(
         "# a server (lesson 07) holds its {header}-byte interlock for {dir}: shmid {}\n\n",
         interlock.segment.id()
@@ -107,6 +113,47 @@ fn a_servers_interlock_is_left_alone() {
     );
     drop(interlock); // detaches and removes it: the test made it
     snapshots::assert_output!("l06-keys-and-strangers-interlock", transcript);
+}
+
+/// What lesson 06 says of a real PostgreSQL's interlock for the directory: PostgreSQL's
+/// header with the directory's device and inode, and no course tag in `index` (0, as in the
+/// interlock of a server 9.4 to 18 with the default `shared_memory_type = mmap`). The test
+/// stages it, and stands for the server's processes by staying attached (no PostgreSQL runs
+/// here). `inspect` names it and shows its fields, `create` refuses while it is attached and
+/// leaves it alone once it is not; nothing touches it.
+#[test]
+fn a_real_postgresqls_interlock_is_named() {
+    let mut scene = Scene::new();
+    let dir = scene.dir.path().to_str().unwrap().to_owned();
+    let size = std::mem::size_of::<Header>();
+    let theirs = Segment::create(scene.inode_key, size, 0o600).expect("the key was free");
+    let shmid = theirs.id();
+    let total_size = 148_324_352; // a PostgreSQL 15's shared memory, with default settings
+    let header = Header {
+        index: 0,
+        ..Header::new(scene.id, total_size, 0)
+    };
+    write_header(&attach(shmid).unwrap(), &header);
+    scene.strangers.push(theirs);
+    let server = attach(shmid).unwrap();
+    let mut transcript = format!(
+        "# a PostgreSQL server holds its {size}-byte interlock for {dir}: shmid {shmid}, \
+         total size {total_size}, index 0 (staged by the test, which stays attached)\n\n"
+    );
+    transcript += &scene.run(&["inspect", &dir], 0);
+    transcript += &scene.run(&["create", &dir], 1);
+    drop(server);
+    transcript += "# the server and its children are gone: nattch 0\n\n";
+    transcript += &scene.run(&["inspect", &dir], 0);
+    transcript += &scene.run(&["create", &dir], 0);
+    transcript += &scene.run(&["remove", &dir], 0);
+    let after = attach(shmid).ok().and_then(|a| read_pg_shmem_header(&a));
+    assert_eq!(
+        after,
+        Some(header),
+        "lesson 06 changed PostgreSQL's interlock"
+    );
+    snapshots::assert_output!("l06-keys-and-strangers-postgresql", transcript);
 }
 
 /// Without a command the lesson plays the conversation itself, in a directory of its own

@@ -14,12 +14,14 @@ use l06_keys_and_strangers::{Created, Header, Probe};
 use crate::shmem_size::PARTS_OFFSET;
 
 // ANCHOR: interlock
-/// The tiny segment: just a [`Header`], at the first free key from `dir`'s inode number (lesson
-/// 06's search, which skips strangers and removes a stale segment of ours). `report` hears of
-/// every segment the search met on its way. It stays attached: that is our `nattch`.
-pub fn create_interlock(dir: &Path, report: &mut dyn FnMut(&Probe)) -> Result<Created> {
+/// The tiny segment: just a [`Header`] (56 bytes, PostgreSQL's), at the first free key from
+/// `dir`'s inode number (lesson 06's search, which skips strangers and removes a stale
+/// segment of ours). Its header's tag names `lesson`, the lesson whose server this is.
+/// `report` hears of every segment the search met on its way. It stays attached: that is
+/// our `nattch`.
+pub fn create_interlock(dir: &Path, lesson: u8, report: &mut dyn FnMut(&Probe)) -> Result<Created> {
     let key = l06_keys_and_strangers::key_from_inode(dir)?;
-    l06_keys_and_strangers::create_from(dir, size_of::<Header>(), key, report)
+    l06_keys_and_strangers::create_from(dir, size_of::<Header>(), lesson, key, report)
 }
 
 /// Copies the interlock's header into the start of the big mapping, as PostgreSQL copies its

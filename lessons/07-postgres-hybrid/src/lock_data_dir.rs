@@ -5,17 +5,22 @@
 //! that still write to the directory, and only the interlock's attach count can say: refuse
 //! while it is not zero. Otherwise everything found is stale: remove our segment (never a
 //! stranger's), delete the file, and start. [`decide`] is that decision, and the exercise.
+//! Two refusals come on top of it: a directory that holds a real PostgreSQL cluster is never
+//! taken at all, and a real server's interlock that its lock file records (a stranger's to
+//! `classify`, which knows the course's segments) refuses the start while it is attached,
+//! as PostgreSQL would refuse.
 
 use std::io::ErrorKind;
 use std::path::Path;
 
 use common::{Error, Result};
 use l05_sysv_segments::remove;
-use l06_keys_and_strangers::{DirId, Found, Key, classify, key_hex};
+use l06_keys_and_strangers::{DirId, Found, Key, classify, key_hex, postgresql_interlock};
 use nix::errno::Errno;
 use nix::sys::signal::kill;
 use nix::unistd::{Pid, getpid, getppid};
 
+use crate::cluster::refuse_a_postgresql_cluster;
 use crate::decide;
 use crate::lock_file::LockFile;
 use crate::pid_file::{LOCK_FILE, PidFile};
@@ -66,9 +71,11 @@ pub enum Note {
 
 // ANCHOR: lock
 /// `CreateLockFile`: make `dir/postmaster.pid` ours, or say why not. A lock file left by a
-/// dead server is checked (see [`decide`]), cleaned up, and the creation tried again.
+/// dead server is checked (see [`decide`]), cleaned up, and the creation tried again. A
+/// directory that holds a PostgreSQL cluster is refused before anything is created in it.
 pub fn lock_data_dir(dir: &Path, start_time: i64, notes: &mut Vec<Note>) -> Result<LockFile> {
     DirId::of(dir)?;
+    refuse_a_postgresql_cluster(dir)?;
     let shown = dir.display();
     for _ in 0..100 {
         let path = dir.join(LOCK_FILE);
@@ -94,17 +101,31 @@ pub fn lock_data_dir(dir: &Path, start_time: i64, notes: &mut Vec<Note>) -> Resu
                 path.display()
             ))
         })?;
+        let cannot_tell = |key: Key, shmid: i32, err: Error| {
+            Error::Failed(format!(
+                "could not tell whether shared memory block (key {}, shmid {shmid}) is still \
+                 in use ({err}); if no server runs in {shown}, remove it with ipcrm",
+                key_hex(key)
+            ))
+        };
         let segment = match found.shmem {
-            Some((key, shmid)) => Some(classify(shmid, dir).map_err(|err| {
-                Error::Failed(format!(
-                    "could not tell whether shared memory block (key {}, shmid {shmid}) is \
-                     still in use ({err}); if no server runs in {shown}, remove it with ipcrm",
-                    key_hex(key)
-                ))
-            })?),
+            Some((key, shmid)) => {
+                Some(classify(shmid, dir).map_err(|err| cannot_tell(key, shmid, err))?)
+            }
             None => None,
         };
-        match decide(&found, owner_alive(found.pid), segment) {
+        let decision = decide(&found, owner_alive(found.pid), segment);
+        // A real PostgreSQL's interlock for this directory, still attached, behind a stranger's
+        // verdict: its server's children live on (PostgreSQL's `PGSharedMemoryIsInUse`).
+        if let (Decision::Stale { .. }, Some((key, shmid)), Some(Found::Stranger)) =
+            (decision, found.shmem, segment)
+            && let Some(theirs) =
+                postgresql_interlock(shmid, dir).map_err(|err| cannot_tell(key, shmid, err))?
+            && theirs.nattch > 0
+        {
+            return Err(theirs.in_use(dir));
+        }
+        match decision {
             Decision::Running { pid } => {
                 return Err(Error::Failed(format!(
                     "lock file \"{}\" already exists: is another postmaster (PID {pid}) \

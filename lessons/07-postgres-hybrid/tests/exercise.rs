@@ -142,7 +142,7 @@ struct Leftover {
 
 impl Leftover {
     fn new(dir: &Path, keep_attached: bool) -> Leftover {
-        let created = create_from(dir, 64, key_from_inode(dir).unwrap(), &mut |_| {}).unwrap();
+        let created = create_from(dir, 64, 7, key_from_inode(dir).unwrap(), &mut |_| {}).unwrap();
         let shmid = created.segment.keep();
         let mut found = PidFile::new(dir, 1_795_682_337);
         found.pid = dead_pid();

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{ChildStdout, Command, Stdio};
 
 use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
-use l05_sysv_segments::{remove, segment_stat};
+use l05_sysv_segments::{IPC_PRIVATE, Segment, attach, remove, segment_stat};
+use l06_keys_and_strangers::{DirId, Header, key_from_inode, write_header};
 use l07_postgres_hybrid::{LOCK_FILE, PidFile, read_lock_file};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -81,7 +82,54 @@ fn bad_input() {
             (&["--huge-pages=sometimes"], 2),
         ],
     );
+    let stdout = stdout
+        + &snapshots::postmaster::start_refused_in_a_postgresql_cluster(cargo_bin!(
+            "l07-postgres-hybrid"
+        ))
+        + &start_refused_beside_a_real_postgresqls_interlock();
     snapshots::assert_output!("l07-postgres-hybrid-errors", stdout, FILTERS);
+}
+
+/// `start DIR` where DIR's lock file is a killed PostgreSQL's (its PID is gone) and records
+/// that server's interlock, still attached by the server's children: refused, in one line,
+/// and nothing touched, neither the lock file nor the segment. The test stages both (the
+/// segment with PostgreSQL's header: the directory's device and inode, no course tag in
+/// `index`) and stays attached in the children's place; no PostgreSQL runs here.
+fn start_refused_beside_a_real_postgresqls_interlock() -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pid = gone.id() as i32;
+    gone.wait().unwrap();
+    let size = std::mem::size_of::<Header>();
+    let segment = Segment::create(IPC_PRIVATE, size, 0o600).unwrap();
+    let header = Header {
+        creator_pid: pid,
+        index: 0,
+        ..Header::new(DirId::of(dir).unwrap(), 148_324_352, 0)
+    };
+    let children = attach(segment.id()).unwrap();
+    write_header(&children, &header);
+    let mut lock_file = PidFile::new(dir, 1_795_682_337);
+    lock_file.pid = pid;
+    lock_file.shmem = Some((key_from_inode(dir).unwrap(), segment.id()));
+    let text = lock_file.render();
+    std::fs::write(dir.join(LOCK_FILE), &text).unwrap();
+    let output = start(dir, &[]);
+    let line = format!(
+        "{BIN} start {}    # postmaster.pid of a killed PostgreSQL, its interlock attached",
+        dir.display()
+    );
+    let transcript = snapshots::failure(&line, &output, 1);
+    assert_eq!(read_lock_file(dir).unwrap().as_deref(), Some(text.as_str()));
+    assert_eq!(snapshots::postmaster::file_names(dir), [LOCK_FILE]);
+    let info = segment_stat(segment.id()).expect("the interlock is still there");
+    assert!(
+        info.nattch == 1 && !info.marked_for_destruction(),
+        "the interlock was touched"
+    );
+    drop(children);
+    transcript
 }
 
 #[test]

@@ -112,6 +112,9 @@ fn bad_input() {
             cargo_bin!("l14-mini-postmaster"),
             LOCK_FILE,
         )
+        + &snapshots::postmaster::start_refused_in_a_postgresql_cluster(cargo_bin!(
+            "l14-mini-postmaster"
+        ))
         + &status_without_a_server();
     snapshots::assert_output!("l14-mini-postmaster-errors", stdout, FILTERS);
 }

@@ -136,6 +136,9 @@ fn bad_input() {
         + &snapshots::postmaster::start_refused_by_a_live_lock_file(
             cargo_bin!("l15-crash-restart"),
             LOCK_FILE,
-        );
+        )
+        + &snapshots::postmaster::start_refused_in_a_postgresql_cluster(cargo_bin!(
+            "l15-crash-restart"
+        ));
     snapshots::assert_output!("l15-crash-restart-errors", stdout, FILTERS);
 }

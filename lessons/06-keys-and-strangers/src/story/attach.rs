@@ -18,7 +18,7 @@ use crate::story::locate::{first_key, locate, not_an_interlock, said};
 pub fn attach_dir(dir: &Path, key_from: KeyFrom, message: &str, hold: bool) -> Result<()> {
     check_message(message)?;
     let first = first_key(dir, key_from)?;
-    let probe = locate(dir, first, &mut |probe| println!("{}", said(probe)))?;
+    let probe = locate(dir, first, &mut |probe| println!("{}", said(probe, dir)))?;
     not_an_interlock(&probe, dir, "attach")?;
     let attachment = attach(probe.shmid)?;
     println!(

@@ -7,17 +7,18 @@ use std::path::Path;
 
 use common::Result;
 use l06_keys_and_strangers::{
-    Found, SEGMENT_SIZE, check_message, create_from, key_hex, read_header, write_message,
+    Found, LESSON, SEGMENT_SIZE, check_message, create_from, index_shown, key_hex, read_header,
+    write_message,
 };
 
 use crate::KeyFrom;
-use crate::story::locate::first_key;
+use crate::story::locate::{first_key, whose};
 
 // ANCHOR: create
 pub fn create(dir: &Path, key_from: KeyFrom, message: &str) -> Result<()> {
     check_message(message)?;
     let first = first_key(dir, key_from)?;
-    let created = create_from(dir, SEGMENT_SIZE, first, &mut |probe| {
+    let created = create_from(dir, SEGMENT_SIZE, LESSON, first, &mut |probe| {
         let next = match probe.found {
             Found::Stranger => "leave it alone, try the next key",
             Found::OursStale => "remove it (IPC_RMID), try the same key again",
@@ -28,7 +29,7 @@ pub fn create(dir: &Path, key_from: KeyFrom, message: &str) -> Result<()> {
             "key {} is taken by shmid {}, {}: {next}",
             key_hex(probe.key),
             probe.shmid,
-            probe.found
+            whose(probe, dir)
         );
     })?;
     println!(
@@ -38,8 +39,13 @@ pub fn create(dir: &Path, key_from: KeyFrom, message: &str) -> Result<()> {
     );
     let header = read_header(&created.attachment).expect("create_from writes the header");
     println!(
-        "header: magic {}, creator pid {}, device {}, inode {}, size {}",
-        header.magic, header.creator_pid, header.device, header.inode, header.total_size
+        "header: magic {}, creator pid {}, device {}, inode {}, size {}, index {}",
+        header.magic,
+        header.creator_pid,
+        header.device,
+        header.inode,
+        header.total_size,
+        index_shown(header.index)
     );
     write_message(&created.attachment, message)?;
     println!("message: {message:?}");

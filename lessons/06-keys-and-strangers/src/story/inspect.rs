@@ -2,24 +2,37 @@
 //! key search would do with each, without changing anything.
 //!
 //! It only looks, read-only (a segment may be anybody's), so it may also be pointed at a real
-//! PostgreSQL's data directory.
+//! PostgreSQL's data directory: its interlock, a stranger's to `classify` (no course tag), is
+//! shown for what it is, and then there is nothing of ours to expect.
 
 use std::path::Path;
 
 use common::Result;
 use l05_sysv_segments::{attach_read_only, segment_stat};
 use l06_keys_and_strangers::{
-    Found, MAGIC, Probe, SEGMENT_SIZE, key_hex, read_header, read_magic, read_message,
+    Found, MAGIC, Probe, SEGMENT_SIZE, index_shown, key_hex, postgresql_interlock, read_magic,
+    read_message, read_pg_shmem_header,
 };
 use nix::unistd::geteuid;
 
 use crate::KeyFrom;
-use crate::story::locate::{first_key, locate};
+use crate::story::locate::{first_key, nothing_of_ours, search};
 
 // ANCHOR: inspect
 pub fn inspect(dir: &Path, key_from: KeyFrom) -> Result<()> {
     let first = first_key(dir, key_from)?;
-    let probe = locate(dir, first, &mut show)?;
+    let mut postgresqls = false;
+    let (found, strangers) = search(dir, first, &mut |probe| postgresqls |= show(probe, dir))?;
+    let Some(probe) = found else {
+        if postgresqls {
+            println!(
+                "nothing of ours at its keys: {} is a PostgreSQL data directory",
+                dir.display()
+            );
+            return Ok(());
+        }
+        return Err(nothing_of_ours(dir, first, strangers));
+    };
     let attachment = attach_read_only(probe.shmid)?;
     if attachment.size() < SEGMENT_SIZE {
         println!(
@@ -33,8 +46,9 @@ pub fn inspect(dir: &Path, key_from: KeyFrom) -> Result<()> {
     Ok(())
 }
 
-/// Everything there is to see about one segment the search met.
-fn show(probe: &Probe) {
+/// Everything there is to see about one segment the search met. Returns whether it is a
+/// real PostgreSQL's interlock for `dir`.
+fn show(probe: &Probe, dir: &Path) -> bool {
     println!("key {}: shmid {}", key_hex(probe.key), probe.shmid);
     match segment_stat(probe.shmid) {
         Ok(info) => println!(
@@ -48,10 +62,15 @@ fn show(probe: &Probe) {
         Err(err) => println!("  IPC_STAT: {err}"),
     }
     match attach_read_only(probe.shmid) {
-        Ok(attachment) => match (read_header(&attachment), read_magic(&attachment)) {
+        Ok(attachment) => match (read_pg_shmem_header(&attachment), read_magic(&attachment)) {
             (Some(h), _) => println!(
-                "  header:   magic {}, creator pid {}, device {}, inode {}, size {}",
-                h.magic, h.creator_pid, h.device, h.inode, h.total_size
+                "  header:   magic {}, creator pid {}, device {}, inode {}, size {}, index {}",
+                h.magic,
+                h.creator_pid,
+                h.device,
+                h.inode,
+                h.total_size,
+                index_shown(h.index)
             ),
             (None, Some(magic)) => println!("  header:   magic {magic}, not {MAGIC}: none of ours"),
             (None, None) => println!(
@@ -61,6 +80,27 @@ fn show(probe: &Probe) {
         },
         Err(err) => println!("  header:   cannot look: {err}"),
     }
+    // `classify` answers for the course: a real server's interlock, with no course tag, is a
+    // stranger's to it. PostgreSQL's own checks would call it this directory's: say so.
+    let theirs = match probe.found {
+        Found::Stranger => postgresql_interlock(probe.shmid, dir).ok().flatten(),
+        _ => None,
+    };
+    if let Some(theirs) = theirs {
+        println!(
+            "  verdict:  PostgreSQL's interlock for this directory (creator PID {}, total size \
+             {}, in use by {})",
+            theirs.header.creator_pid, theirs.header.total_size, theirs.nattch
+        );
+        println!(
+            "            not ours: `create` would {}",
+            match theirs.nattch {
+                0 => "leave it alone (PostgreSQL removes it at its next start) and look further",
+                _ => "refuse to start beside it, as PostgreSQL would",
+            }
+        );
+        return true;
+    }
     let verdict = match probe.found {
         Found::Stranger => "not made for this directory: leave it alone, look at the next key",
         Found::OursStale => "`create` would remove it and start afresh",
@@ -68,6 +108,7 @@ fn show(probe: &Probe) {
         Found::Gone => "removed while we looked",
     };
     println!("  verdict:  {}: {verdict}", probe.found);
+    false
 }
 // ANCHOR_END: inspect
 

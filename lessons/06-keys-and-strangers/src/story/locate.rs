@@ -3,15 +3,16 @@
 //! segments, and a clear error when there is nothing of ours.
 //!
 //! One segment of ours is still not ours to touch: a server's interlock (lessons 07, 14 and
-//! 15), made by the same search with the same header, but only a header big.
+//! 15), made by the same search with the same header, but only a header big, and tagged
+//! with its own lesson's number.
 
 use std::path::Path;
 
 use common::{Error, Result};
-use l05_sysv_segments::segment_stat;
+use l05_sysv_segments::{attach_read_only, segment_stat};
 use l06_keys_and_strangers::{
-    DirId, FTOK_PROJECT, Found, Key, Probe, SEGMENT_SIZE, find_for_dir, key_from_ftok,
-    key_from_inode, key_hex,
+    DirId, FTOK_PROJECT, Found, Key, LESSON, Probe, find_for_dir, key_from_ftok, key_from_inode,
+    key_hex, postgresql_interlock, read_header,
 };
 
 use crate::KeyFrom;
@@ -42,41 +43,60 @@ pub fn first_key(dir: &Path, key_from: KeyFrom) -> Result<Key> {
 
 /// The key search `attach`, `inspect` and `remove` share: DIR's segment, or a clear error.
 pub fn locate(dir: &Path, first: Key, report: &mut dyn FnMut(&Probe)) -> Result<Probe> {
+    let (found, strangers) = search(dir, first, report)?;
+    found.ok_or_else(|| nothing_of_ours(dir, first, strangers))
+}
+
+/// The search itself: DIR's segment if there is one, and how many segments that are not
+/// ours it walked past on the way.
+pub fn search(
+    dir: &Path,
+    first: Key,
+    report: &mut dyn FnMut(&Probe),
+) -> Result<(Option<Probe>, usize)> {
     let mut strangers = 0;
     let found = find_for_dir(dir, first, &mut |probe| {
         strangers += usize::from(matches!(probe.found, Found::Stranger));
         report(probe)
     })?;
-    found.ok_or_else(|| {
-        let shown = dir.display();
-        // Past somebody else's segment (a real PostgreSQL's, say), advising `create` in
-        // their directory would be bad advice.
-        let advice = match strangers {
-            0 => format!("; make one with `create {shown}`"),
-            n => format!(
-                " (looked past {n} segment{} that {} not ours)",
-                plural(n),
-                if n == 1 { "is" } else { "are" }
-            ),
-        };
-        Error::Failed(format!(
-            "no segment of ours for {shown} from key {} on: never created, or removed since \
-             (by `remove` or `ipcrm`){advice}",
-            key_hex(first)
-        ))
-    })
+    Ok((found, strangers))
+}
+
+/// The error of a search that found nothing of ours, past `strangers` segments that are not.
+pub fn nothing_of_ours(dir: &Path, first: Key, strangers: usize) -> Error {
+    let shown = dir.display();
+    // Past somebody else's segment (a real PostgreSQL's, say), advising `create` in
+    // their directory would be bad advice.
+    let advice = match strangers {
+        0 => format!("; make one with `create {shown}`"),
+        n => format!(
+            " (looked past {n} segment{} that {} not ours)",
+            plural(n),
+            if n == 1 { "is" } else { "are" }
+        ),
+    };
+    Error::Failed(format!(
+        "no segment of ours for {shown} from key {} on: never created, or removed since \
+         (by `remove` or `ipcrm`){advice}",
+        key_hex(first)
+    ))
 }
 
 /// Lessons 07, 14 and 15 keep a segment of their own at a data directory's key: the
 /// interlock of a server, made by the same search with the same header, but only a header
-/// big. It is theirs to create and remove (with the server's start and stop), never ours.
+/// big, and with their own lesson's number in its tag. It is theirs to create and remove
+/// (with the server's start and stop), never ours.
 pub fn not_an_interlock(probe: &Probe, dir: &Path, what: &str) -> Result<()> {
-    let size = segment_stat(probe.shmid)?.size;
-    if size >= SEGMENT_SIZE {
+    let header = attach_read_only(probe.shmid)
+        .ok()
+        .and_then(|attachment| read_header(&attachment));
+    // No header (any more): the segment went meanwhile, and the attach that follows says so.
+    let Some(lesson) = header.and_then(|h| h.lesson()).filter(|&l| l != LESSON) else {
         return Ok(());
-    }
+    };
+    let size = segment_stat(probe.shmid)?.size;
     Err(Error::Failed(format!(
-        "shmid {} at key {} is a server's interlock ({size} bytes, made by lesson 07, 14 or 15 \
+        "shmid {} at key {} is a server's interlock ({size} bytes, made by lesson {lesson:02} \
          for {}), not a lesson 06 segment: {what} leaves it alone; stop that server instead",
         probe.shmid,
         key_hex(probe.key),
@@ -89,7 +109,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// One line for a segment the search met: `key 0x0098c042: shmid 32769, a stranger's: ...`.
-pub fn said(probe: &Probe) -> String {
+pub fn said(probe: &Probe, dir: &Path) -> String {
     let then = match probe.found {
         Found::Stranger => ": leave it alone, try the next key",
         Found::Gone => ": try the same key again",
@@ -99,6 +119,22 @@ pub fn said(probe: &Probe) -> String {
         "key {}: shmid {}, {}{then}",
         key_hex(probe.key),
         probe.shmid,
-        probe.found
+        whose(probe, dir)
     )
+}
+
+/// Whose the segment is, in words: `classify`'s answer, but a real PostgreSQL's interlock
+/// for `dir`, a stranger's to `classify`, called by its name.
+pub fn whose(probe: &Probe, dir: &Path) -> String {
+    let theirs = match probe.found {
+        Found::Stranger => postgresql_interlock(probe.shmid, dir).ok().flatten(),
+        _ => None,
+    };
+    match theirs {
+        Some(theirs) => format!(
+            "PostgreSQL's interlock for this directory, in use by {}",
+            theirs.nattch
+        ),
+        None => probe.found.to_string(),
+    }
 }

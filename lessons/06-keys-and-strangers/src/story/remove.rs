@@ -16,7 +16,7 @@ use crate::story::locate::{first_key, locate, not_an_interlock, said};
 // ANCHOR: remove
 pub fn remove_dir(dir: &Path, key_from: KeyFrom, force: bool) -> Result<()> {
     let first = first_key(dir, key_from)?;
-    let probe = locate(dir, first, &mut |probe| println!("{}", said(probe)))?;
+    let probe = locate(dir, first, &mut |probe| println!("{}", said(probe, dir)))?;
     not_an_interlock(&probe, dir, "remove")?;
     match probe.found {
         Found::OursInUse { nattch, .. } if !force => Err(Error::Failed(format!(

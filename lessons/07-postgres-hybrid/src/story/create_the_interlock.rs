@@ -23,7 +23,7 @@ pub fn create_the_interlock(dir: &Path, shmem: &SharedMemory) -> Result<Created>
         "the directory is inode {inode}: the first key to try is key {}",
         key_hex(inode as i32)
     );
-    let created = create_interlock(dir, &mut |probe: &Probe| {
+    let created = create_interlock(dir, 7, &mut |probe: &Probe| {
         let key = key_hex(probe.key);
         let shmid = probe.shmid;
         match probe.found {

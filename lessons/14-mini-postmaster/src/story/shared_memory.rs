@@ -48,7 +48,7 @@ pub fn create_shared_memory(
     );
     parent!("laid out as lesson 13's region: header, ShmemIndex, bump allocator");
     // Lesson 06's search for a free key reports every segment it meets on its way.
-    let interlock = create_interlock(dir, &mut |probe: &Probe| {
+    let interlock = create_interlock(dir, 14, &mut |probe: &Probe| {
         let (key, shmid) = (key_hex(probe.key), probe.shmid);
         match probe.found {
             Found::Stranger => parent!("key {key}: shmid {shmid} is a stranger's: next key"),

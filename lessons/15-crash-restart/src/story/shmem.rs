@@ -76,7 +76,7 @@ pub fn create_shared_memory(
     let new = found.iter().filter(|(_, _, found)| !found).count();
     parent!("{new} structures created by name (found = false):");
     parent!("  {}", names.join(", "));
-    let interlock = create_interlock(dir, &mut |_| {})?;
+    let interlock = create_interlock(dir, 15, &mut |_| {})?;
     let (key, shmid) = (interlock.key, interlock.segment.id());
     parent!(
         "shmget(key {}, ..., IPC_CREAT|IPC_EXCL|0600) = shmid {shmid}: the interlock, attached",
