@@ -96,7 +96,8 @@ fn run(root: &Path, command: Command) -> Result<ExitCode, String> {
                     lessons.len(),
                     lesson.package
                 );
-                all &= check_quietly(root, lesson, &mut state)?;
+                let outcome = check_and_remember(root, lesson, &mut state)?;
+                all &= matches!(outcome, check::Outcome::Ran(report) if report.all_passed());
             }
             eprintln!("\r{:60}\r", "");
             report::list(root, &lessons, &state);
@@ -143,27 +144,26 @@ fn check_and_show(
     lessons: &[Lesson],
     state: &mut State,
 ) -> Result<bool, String> {
-    let hash = state::hash_file(&root.join(lesson.exercise()));
-    let outcome = check::run(root, &lesson.package)?;
+    let outcome = check_and_remember(root, lesson, state)?;
     let passed = report::outcome(lesson, &outcome);
-    state.set_checked(&lesson.package, Some(state::Checked { passed, hash }));
-    state.save()?;
     if passed {
         report::next(root, lessons, state);
     }
     Ok(passed)
 }
 
-/// Runs a lesson's checks and remembers the verdict, showing nothing.
-fn check_quietly(root: &Path, lesson: &Lesson, state: &mut State) -> Result<bool, String> {
+/// Runs a lesson's checks and remembers the verdict, with the hash of the file it judged.
+fn check_and_remember(
+    root: &Path,
+    lesson: &Lesson,
+    state: &mut State,
+) -> Result<check::Outcome, String> {
     let hash = state::hash_file(&root.join(lesson.exercise()));
-    let passed = match check::run(root, &lesson.package)? {
-        check::Outcome::Ran(report) => report.all_passed(),
-        check::Outcome::DoesNotCompile(_) => false,
-    };
+    let outcome = check::run(root, &lesson.package)?;
+    let passed = matches!(&outcome, check::Outcome::Ran(report) if report.all_passed());
     state.set_checked(&lesson.package, Some(state::Checked { passed, hash }));
     state.save()?;
-    Ok(passed)
+    Ok(outcome)
 }
 
 fn show_next_hint(root: &Path, lesson: &Lesson, state: &mut State) -> Result<(), String> {
