@@ -73,6 +73,12 @@ pub fn status(dir: &Path) -> Result<()> {
     for line in tree(postmaster, &children) {
         println!("  {line}");
     }
+    if children.iter().any(|(_, name)| name.contains(": ")) {
+        println!(
+            "  (a real PostgreSQL: ps -o comm shows \"postgres\" for each; these are the titles \
+             they set,\n  as ps -o args shows them)"
+        );
+    }
 
     println!("\nthe shared mappings in /proc/{postmaster}/maps:");
     let maps = shared_mappings(postmaster)?;
@@ -111,14 +117,20 @@ fn no_server(line: &str) -> ! {
 /// The process tree as the postmaster's step 5 and `status` print it: the postmaster, then
 /// each child under the name it gave itself (what `ps -o comm` shows).
 pub fn tree(postmaster: Pid, children: &[(Pid, String)]) -> Vec<String> {
-    let mut lines = vec![format!("{:<22}parent pid {postmaster}", "postmaster")];
+    let longest = children.iter().map(|(_, name)| name.chars().count()).max();
+    let width = longest.unwrap_or(0).max(18);
+    let mut lines = vec![format!(
+        "{:<indent$}parent pid {postmaster}",
+        "postmaster",
+        indent = width + 4
+    )];
     for (i, (pid, name)) in children.iter().enumerate() {
         let branch = if i + 1 == children.len() {
             "└─"
         } else {
             "├─"
         };
-        lines.push(format!("{branch} {name:<18} child pid {pid}"));
+        lines.push(format!("{branch} {name:<width$} child pid {pid}"));
     }
     lines
 }
@@ -140,11 +152,24 @@ fn children_of(parent: Pid) -> Result<Vec<(Pid, String)>> {
             .and_then(|(_, rest)| rest.split_whitespace().nth(1))
             .and_then(|ppid| ppid.parse::<i32>().ok());
         if ppid == Some(parent.as_raw()) {
-            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            children.push((Pid::from_raw(pid), name.trim_end().to_string()));
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let comm = comm.trim_end();
+            let name = title(pid, comm).unwrap_or_else(|| comm.to_string());
+            children.push((Pid::from_raw(pid), name));
         }
     }
     Ok(children)
+}
+
+/// A real PostgreSQL's process names itself by overwriting its command line ("postgres:
+/// checkpointer", what `ps -o args` shows); its `comm` stays "postgres". That title, if
+/// process `pid` (named `comm`) has one.
+fn title(pid: i32, comm: &str) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    let cmdline = cmdline.trim_end();
+    let rest = cmdline.strip_prefix(comm)?;
+    rest.starts_with(": ").then(|| cmdline.to_string())
 }
 // ANCHOR_END: tree
 
