@@ -58,7 +58,10 @@ pub const FILTERS: &[Filter] = &[
     (r"\[TIME\] \[\d+\]", "[TIME] [PID]"),
     (r"\b[0-9A-F]{1,8}/[0-9A-F]{1,8}\b", "[LSN]"),
     (r"\bsystem usage: CPU: .*", "system usage: [USAGE]"),
-    (r"\bwrote \d+ buffers \([\d.]+%\);.*", "wrote [COUNT] buffers [...]"),
+    (
+        r"\bwrote \d+ buffers \([\d.]+%\);.*",
+        "wrote [COUNT] buffers [...]",
+    ),
     (r"\(key \d+, ID \d+\)", "(key [KEY], ID [SHMID])"),
     (r"\bowner (you|uid \d+)\b", "owner [OWNER]"),
     (r"\bstarting PostgreSQL .*", "starting PostgreSQL [VERSION]"),
@@ -314,7 +317,9 @@ impl Server {
             let lock_file = std::fs::read_to_string(self.data().join("postmaster.pid"));
             if lock_file.is_ok_and(|text| {
                 let mut lines = text.lines();
-                lines.next().is_some_and(|line| line.trim() == pid.to_string())
+                lines
+                    .next()
+                    .is_some_and(|line| line.trim() == pid.to_string())
                     && lines.nth(6).is_some_and(|line| line.trim() == "ready")
             }) {
                 return Ok(());
@@ -340,10 +345,7 @@ impl Server {
     /// `psql` with `options`, connected to the server as `postgres`, without reading any
     /// `.psqlrc`; its output, as it prints it.
     pub fn psql(&self, options: &[&str]) -> String {
-        let output = self
-            .psql_command(options)
-            .output()
-            .expect("run psql");
+        let output = self.psql_command(options).output().expect("run psql");
         assert!(output.status.success(), "psql failed:\n{}", text(&output));
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
@@ -496,6 +498,20 @@ pub fn processes_in(dir: &Path) -> Vec<Pid> {
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir))
         .map(Pid::from_raw)
+        .collect()
+}
+
+/// Those of `pids` that have the System V segment at `key` attached: its name in their
+/// /proc/PID/maps (`/SYSV0098c042 (deleted)`). `shm_nattch` counts them, and nothing else:
+/// a server's process that detached from shared memory (a logger) is not among them.
+pub fn attached(pids: &[Pid], key: i32) -> Vec<Pid> {
+    let name = format!("/SYSV{:08x} (deleted)", key as u32);
+    pids.iter()
+        .copied()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/maps"))
+                .is_ok_and(|maps| maps.lines().any(|line| line.ends_with(&name)))
+        })
         .collect()
 }
 

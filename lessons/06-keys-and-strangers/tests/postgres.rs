@@ -11,7 +11,7 @@ use std::process::Command;
 use assert_cmd::cargo::cargo_bin;
 use l05_sysv_segments::{attach_read_only, find, segment_stat};
 use l06_keys_and_strangers::{DirId, key_from_inode, key_hex, next_key, read_pg_shmem_header};
-use snapshots::postgres::{SKIPPED, Server};
+use snapshots::postgres::{SKIPPED, Server, attached};
 
 /// The machine-wide turn of the tests that put segments at keys made from directories'
 /// inodes (`snapshots::keys_of_our_own`): `inspect` shows every key it looks at.
@@ -40,7 +40,7 @@ fn inspect_names_a_real_servers_interlock_and_create_refuses_beside_it() {
         .expect("PostgreSQL's header");
     assert_eq!(header.dir(), DirId::of(&data).unwrap());
     assert_eq!(header.creator_pid, server.pid().unwrap().as_raw());
-    let processes = server.processes().len();
+    let processes = attached(&server.processes(), key).len();
     let next = find(next_key(key)).unwrap();
 
     let mut transcript = format!(

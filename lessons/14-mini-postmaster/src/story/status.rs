@@ -1,7 +1,9 @@
 //! `status DIR`, our `pg_ctl status`: is a postmaster running in DIR, and if so, what the
 //! system's own tools see of it: the interlock as `ipcs -m` lists it, the process tree as
 //! `ps` shows it (found in /proc as every process whose parent is the postmaster), and the
-//! two shared mappings in /proc/PID/maps. It reads; it never attaches.
+//! two shared mappings in /proc/PID/maps. It reads; it never attaches. Pointed at a real
+//! PostgreSQL's data directory it shows that server the same way: its lock file has the same
+//! lines, its shared memory the same two mappings.
 
 use std::path::Path;
 
@@ -89,21 +91,40 @@ pub fn status(dir: &Path) -> Result<()> {
         };
         println!("  {range} {perms} {name}: {what}");
     }
-    let same = children
+    let theirs = children
         .iter()
         .map(|(pid, _)| shared_mappings(*pid))
         .collect::<Result<Vec<_>>>()?;
-    let everywhere = same.iter().all(|theirs| {
-        theirs.iter().any(|(range, _, name)| {
-            name.starts_with("/dev/zero") && maps.iter().any(|m| &m.0 == range && m.2 == *name)
-        })
-    });
-    if everywhere {
-        println!(
-            "  every child maps the region at the same address (inherited at fork), and the \
-             interlock: nattch {}",
-            interlock.nattch
-        );
+    // A child with no region has detached from shared memory, as PostgreSQL's logger does
+    // (and its statistics collector did, before 15); every other must map it where we do.
+    let region = |mappings: &[(String, String, String)]| {
+        mappings
+            .iter()
+            .find(|(_, _, name)| name.starts_with("/dev/zero"))
+            .map(|(range, _, _)| range.clone())
+    };
+    let ours = region(&maps);
+    let attached: Vec<Option<String>> = theirs.iter().map(|m| region(m)).collect();
+    let detached = attached.iter().filter(|range| range.is_none()).count();
+    if ours.is_some()
+        && attached
+            .iter()
+            .flatten()
+            .all(|range| Some(range) == ours.as_ref())
+    {
+        match detached {
+            0 => println!(
+                "  every child maps the region at the same address (inherited at fork), and the \
+                 interlock: nattch {}",
+                interlock.nattch
+            ),
+            n => println!(
+                "  every child still attached maps the region at the same address (inherited at \
+                 fork), and the\n  interlock: nattch {}; {n} detached from shared memory (a \
+                 logger, say)",
+                interlock.nattch
+            ),
+        }
     }
     Ok(())
 }
