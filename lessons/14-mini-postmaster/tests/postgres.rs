@@ -68,18 +68,18 @@ fn status_and_the_system_tools_see_a_real_server_as_they_see_ours() {
     let (key, shmid) = parsed.shmem.expect("line 7: the interlock's key and shmid");
     let attached = attached(&processes, key).len();
 
-    let mut transcript = format!(
+    let mut lock_file_text = format!(
         "# PostgreSQL {} runs in {} (initdb, then postgres -D, as the server's user)\n\n",
         server.major_version(),
         data.display()
     );
-    transcript += &format!(
+    lock_file_text += &format!(
         "$ cat {}    # line by line\n",
         data.join(LOCK_FILE).display()
     );
     for (number, (line, meaning)) in lock_file.lines().zip(LOCK_FILE_LINES).enumerate() {
         let what = format!("line {}: {meaning}", number + 1);
-        transcript += &format!("{what:<60} {line:?}\n");
+        lock_file_text += &format!("{what:<60} {line:?}\n");
     }
 
     let ipcs = Command::new("ipcs").arg("-m").output().unwrap();
@@ -90,7 +90,9 @@ fn status_and_the_system_tools_see_a_real_server_as_they_see_ours() {
     let fields: Vec<&str> = ours[0].split_whitespace().collect();
     assert_eq!(fields[1], shmid.to_string(), "ipcs -m: {}", ours[0]);
     assert_eq!(&fields[3..6], ["600", "56", &attached.to_string()]);
-    transcript += "\n$ ipcs -m    # its header, and the server's line (other segments left out)\n";
+    let mut ipcs_text = String::from(
+        "$ ipcs -m    # its header, and the server's line (other segments left out)\n",
+    );
     for line in ipcs.trim_end().lines() {
         if line.starts_with("0x") && !line.starts_with(&hex) {
             continue;
@@ -104,8 +106,8 @@ fn status_and_the_system_tools_see_a_real_server_as_they_see_ours() {
                 &format!(" {:<8} ", "[OWNER]"),
                 1,
             );
-        transcript += line.trim_end();
-        transcript += "\n";
+        ipcs_text += line.trim_end();
+        ipcs_text += "\n";
     }
 
     let maps = std::fs::read_to_string(format!("/proc/{postmaster}/maps")).unwrap();
@@ -122,10 +124,10 @@ fn status_and_the_system_tools_see_a_real_server_as_they_see_ours() {
             "no rw-s mapping {name} in the postmaster's maps:\n{maps}"
         );
     }
-    transcript += &format!("\n$ grep -E 'zero|SYSV' /proc/{postmaster}/maps\n");
+    let mut maps_text = format!("$ grep -E 'zero|SYSV' /proc/{postmaster}/maps\n");
     for line in shared {
-        transcript += line;
-        transcript += "\n";
+        maps_text += line;
+        maps_text += "\n";
     }
 
     let status = Command::new(cargo_bin!("l14-mini-postmaster"))
@@ -148,16 +150,18 @@ fn status_and_the_system_tools_see_a_real_server_as_they_see_ours() {
     for child in &processes[1..] {
         assert!(status.contains(&format!("child pid {child}")), "{status}");
     }
-    transcript += &format!(
-        "\n$ l14-mini-postmaster status {}\n{status}",
-        data.display()
-    );
-    snapshots::assert_postgres_output!(
-        server,
-        "l14-mini-postmaster-real-postgresql",
-        transcript,
-        FILTERS
-    );
+    let status_text = format!("$ l14-mini-postmaster status {}\n{status}", data.display());
+    for (name, text) in [
+        (
+            "l14-mini-postmaster-real-postgresql-lock-file",
+            lock_file_text,
+        ),
+        ("l14-mini-postmaster-real-postgresql-ipcs", ipcs_text),
+        ("l14-mini-postmaster-real-postgresql-maps", maps_text),
+        ("l14-mini-postmaster-real-postgresql-status", status_text),
+    ] {
+        snapshots::assert_postgres_output!(server, name, text, FILTERS);
+    }
 }
 
 /// The mini postmaster never starts in a real server's place. In its data directory the

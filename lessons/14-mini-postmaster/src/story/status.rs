@@ -85,9 +85,12 @@ pub fn status(dir: &Path) -> Result<()> {
     println!("\nthe shared mappings in /proc/{postmaster}/maps:");
     let maps = shared_mappings(postmaster)?;
     for (range, perms, name) in &maps {
-        let what = match name.starts_with("/SYSV") {
-            true => "the interlock (System V, shmat)",
-            false => "the region (mmap MAP_SHARED|MAP_ANONYMOUS)",
+        let what = match (name.starts_with("/SYSV"), is_region(name)) {
+            (true, _) => "the interlock (System V, shmat)",
+            (false, true) if name.starts_with("/anon_hugepage") => {
+                "the region (mmap MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB)"
+            }
+            _ => "the region (mmap MAP_SHARED|MAP_ANONYMOUS)",
         };
         println!("  {range} {perms} {name}: {what}");
     }
@@ -100,7 +103,7 @@ pub fn status(dir: &Path) -> Result<()> {
     let region = |mappings: &[(String, String, String)]| {
         mappings
             .iter()
-            .find(|(_, _, name)| name.starts_with("/dev/zero"))
+            .find(|(_, _, name)| is_region(name))
             .map(|(range, _, _)| range.clone())
     };
     let ours = region(&maps);
@@ -205,6 +208,13 @@ fn rank(name: &str) -> (usize, usize) {
 }
 
 // ANCHOR: maps
+/// Whether a shared mapping named `name` is an anonymous one, the region: Linux names it
+/// `/dev/zero (deleted)`, or `/anon_hugepage (deleted)` when it is made of huge pages (a
+/// real PostgreSQL's, with `huge_pages` on, or `try` when it got them).
+fn is_region(name: &str) -> bool {
+    name.starts_with("/dev/zero") || name.starts_with("/anon_hugepage")
+}
+
 /// The shared mappings (`rw-s`) of process `pid`: address range, permissions, name.
 fn shared_mappings(pid: Pid) -> Result<Vec<(String, String, String)>> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
@@ -214,7 +224,7 @@ fn shared_mappings(pid: Pid) -> Result<Vec<(String, String, String)>> {
             let fields: Vec<&str> = line.splitn(6, ' ').collect();
             let name = fields.get(5)?.trim_start();
             let shared = fields[1].ends_with('s');
-            (shared && (name.starts_with("/dev/zero") || name.starts_with("/SYSV"))).then(|| {
+            (shared && (is_region(name) || name.starts_with("/SYSV"))).then(|| {
                 (
                     fields[0].to_string(),
                     fields[1].to_string(),
