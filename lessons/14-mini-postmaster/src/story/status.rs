@@ -1,7 +1,9 @@
 //! `status DIR`, our `pg_ctl status`: is a postmaster running in DIR, and if so, what the
 //! system's own tools see of it: the interlock as `ipcs -m` lists it, the process tree as
 //! `ps` shows it (found in /proc as every process whose parent is the postmaster), and the
-//! two shared mappings in /proc/PID/maps. It reads; it never attaches.
+//! two shared mappings in /proc/PID/maps. It reads; it never attaches. Pointed at a real
+//! PostgreSQL's data directory it shows that server the same way: its lock file has the same
+//! lines, its shared memory the same two mappings.
 
 use std::path::Path;
 
@@ -73,31 +75,59 @@ pub fn status(dir: &Path) -> Result<()> {
     for line in tree(postmaster, &children) {
         println!("  {line}");
     }
+    if children.iter().any(|(_, name)| name.contains(": ")) {
+        println!(
+            "  (a real PostgreSQL: ps -o comm shows \"postgres\" for each; these are the titles \
+             they set,\n  as ps -o args shows them)"
+        );
+    }
 
     println!("\nthe shared mappings in /proc/{postmaster}/maps:");
     let maps = shared_mappings(postmaster)?;
     for (range, perms, name) in &maps {
-        let what = match name.starts_with("/SYSV") {
-            true => "the interlock (System V, shmat)",
-            false => "the region (mmap MAP_SHARED|MAP_ANONYMOUS)",
+        let what = match (name.starts_with("/SYSV"), is_region(name)) {
+            (true, _) => "the interlock (System V, shmat)",
+            (false, true) if name.starts_with("/anon_hugepage") => {
+                "the region (mmap MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB)"
+            }
+            _ => "the region (mmap MAP_SHARED|MAP_ANONYMOUS)",
         };
         println!("  {range} {perms} {name}: {what}");
     }
-    let same = children
+    let theirs = children
         .iter()
         .map(|(pid, _)| shared_mappings(*pid))
         .collect::<Result<Vec<_>>>()?;
-    let everywhere = same.iter().all(|theirs| {
-        theirs.iter().any(|(range, _, name)| {
-            name.starts_with("/dev/zero") && maps.iter().any(|m| &m.0 == range && m.2 == *name)
-        })
-    });
-    if everywhere {
-        println!(
-            "  every child maps the region at the same address (inherited at fork), and the \
-             interlock: nattch {}",
-            interlock.nattch
-        );
+    // A child with no region has detached from shared memory, as PostgreSQL's logger does
+    // (and its statistics collector did, before 15); every other must map it where we do.
+    let region = |mappings: &[(String, String, String)]| {
+        mappings
+            .iter()
+            .find(|(_, _, name)| is_region(name))
+            .map(|(range, _, _)| range.clone())
+    };
+    let ours = region(&maps);
+    let attached: Vec<Option<String>> = theirs.iter().map(|m| region(m)).collect();
+    let detached = attached.iter().filter(|range| range.is_none()).count();
+    if ours.is_some()
+        && attached
+            .iter()
+            .flatten()
+            .all(|range| Some(range) == ours.as_ref())
+    {
+        match detached {
+            0 => println!(
+                "  every child maps the region at the same address (inherited at fork), and the \
+                 interlock: nattch {}",
+                interlock.nattch
+            ),
+            n => println!(
+                "  every child still attached maps the region at the same address (inherited at \
+                 fork), and the\n  interlock: nattch {}; {n} detached from shared memory (a \
+                 logger, say)",
+                interlock.nattch
+            ),
+        }
     }
     Ok(())
 }
@@ -111,14 +141,20 @@ fn no_server(line: &str) -> ! {
 /// The process tree as the postmaster's step 5 and `status` print it: the postmaster, then
 /// each child under the name it gave itself (what `ps -o comm` shows).
 pub fn tree(postmaster: Pid, children: &[(Pid, String)]) -> Vec<String> {
-    let mut lines = vec![format!("{:<22}parent pid {postmaster}", "postmaster")];
+    let longest = children.iter().map(|(_, name)| name.chars().count()).max();
+    let width = longest.unwrap_or(0).max(18);
+    let mut lines = vec![format!(
+        "{:<indent$}parent pid {postmaster}",
+        "postmaster",
+        indent = width + 4
+    )];
     for (i, (pid, name)) in children.iter().enumerate() {
         let branch = if i + 1 == children.len() {
             "└─"
         } else {
             "├─"
         };
-        lines.push(format!("{branch} {name:<18} child pid {pid}"));
+        lines.push(format!("{branch} {name:<width$} child pid {pid}"));
     }
     lines
 }
@@ -140,11 +176,24 @@ fn children_of(parent: Pid) -> Result<Vec<(Pid, String)>> {
             .and_then(|(_, rest)| rest.split_whitespace().nth(1))
             .and_then(|ppid| ppid.parse::<i32>().ok());
         if ppid == Some(parent.as_raw()) {
-            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            children.push((Pid::from_raw(pid), name.trim_end().to_string()));
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let comm = comm.trim_end();
+            let name = title(pid, comm).unwrap_or_else(|| comm.to_string());
+            children.push((Pid::from_raw(pid), name));
         }
     }
     Ok(children)
+}
+
+/// A real PostgreSQL's process names itself by overwriting its command line ("postgres:
+/// checkpointer", what `ps -o args` shows); its `comm` stays "postgres". That title, if
+/// process `pid` (named `comm`) has one.
+fn title(pid: i32, comm: &str) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    let cmdline = cmdline.trim_end();
+    let rest = cmdline.strip_prefix(comm)?;
+    rest.starts_with(": ").then(|| cmdline.to_string())
 }
 // ANCHOR_END: tree
 
@@ -159,6 +208,13 @@ fn rank(name: &str) -> (usize, usize) {
 }
 
 // ANCHOR: maps
+/// Whether a shared mapping named `name` is an anonymous one, the region: Linux names it
+/// `/dev/zero (deleted)`, or `/anon_hugepage (deleted)` when it is made of huge pages (a
+/// real PostgreSQL's, with `huge_pages` on, or `try` when it got them).
+fn is_region(name: &str) -> bool {
+    name.starts_with("/dev/zero") || name.starts_with("/anon_hugepage")
+}
+
 /// The shared mappings (`rw-s`) of process `pid`: address range, permissions, name.
 fn shared_mappings(pid: Pid) -> Result<Vec<(String, String, String)>> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
@@ -168,7 +224,7 @@ fn shared_mappings(pid: Pid) -> Result<Vec<(String, String, String)>> {
             let fields: Vec<&str> = line.splitn(6, ' ').collect();
             let name = fields.get(5)?.trim_start();
             let shared = fields[1].ends_with('s');
-            (shared && (name.starts_with("/dev/zero") || name.starts_with("/SYSV"))).then(|| {
+            (shared && (is_region(name) || name.starts_with("/SYSV"))).then(|| {
                 (
                     fields[0].to_string(),
                     fields[1].to_string(),
