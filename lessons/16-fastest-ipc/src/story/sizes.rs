@@ -19,6 +19,7 @@ pub struct Sizes {
     /// Each of memcpy's two buffers for the DRAM figure: far larger than any CPU's caches.
     pub dram_buffer: usize,
     pub ring: usize,
+    /// Each lock race: at most this many increments per process, for at most this long.
     pub limit: Limit,
     /// Increments per process in the races without a lock (never cut short by time, so
     /// that the number lost is out of a fixed total).
@@ -69,9 +70,12 @@ impl Sizes {
             },
             dram_buffer: 256 * MIB,
             ring: 256 * KIB,
+            // Time decides: no lock allows a billion increments in 100 ms. A fixed count
+            // would end a race as soon as its luckiest process is done, and leave the
+            // others to finish alone (chapter 16, section 3).
             limit: Limit {
-                increments: 1_000_000,
-                time: Duration::from_millis(50),
+                increments: 1_000_000_000,
+                time: Duration::from_millis(100),
             },
             unlocked: 1_000_000,
         }
