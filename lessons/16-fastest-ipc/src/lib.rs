@@ -9,10 +9,12 @@
 //! it) and through a ring of slots that copies nothing at all (slots.rs), and what each
 //! lock of Part IV costs. The story is the binary (src/main.rs).
 
+pub mod aligned;
 pub mod chart;
 pub mod figures;
 pub mod locks;
 pub mod machine;
+pub mod message;
 pub mod ring;
 pub mod round_trip;
 pub mod slots;
