@@ -169,7 +169,9 @@ impl SlotRing {
         })
     }
 }
+// ANCHOR_END: reserve
 
+// ANCHOR: handles
 /// A free slot, reserved by the producer: build the message in it, then publish it.
 /// Dropping it unpublished gives it back (nothing was published).
 pub struct Reserved<'a> {
@@ -244,4 +246,4 @@ impl Drop for Taken<'_> {
         self.ring.holding.set(false);
     }
 }
-// ANCHOR_END: reserve
+// ANCHOR_END: handles
