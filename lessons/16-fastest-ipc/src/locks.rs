@@ -90,8 +90,15 @@ impl Counted {
 // ANCHOR: race_lock
 /// `workers` processes, pinned round-robin over this process's CPUs, increment one shared
 /// counter under a fresh `lock` until `limit`. Fails if the count is not exact under a
-/// lock; without one, the loss is in the result.
-pub fn increments(lock: Lock, workers: usize, limit: Limit) -> Result<Counted> {
+/// lock; without one, the loss is in the result. The System V semaphore is not made fresh:
+/// it is `set`, made once for the whole run (a set is a kernel object, and lesson 10 lets
+/// one process make 16), and reset to 1 here.
+pub fn increments(
+    lock: Lock,
+    workers: usize,
+    limit: Limit,
+    set: &SysVSemaphore,
+) -> Result<Counted> {
     let counted = match lock {
         Lock::TestAndSet => {
             let shared = new_lock_word()?;
@@ -116,11 +123,10 @@ pub fn increments(lock: Lock, workers: usize, limit: Limit) -> Result<Counted> {
         )?,
         Lock::PosixSemaphore => count(&*PosixSemaphore::new_shared(1)?, workers, limit)?,
         Lock::SysVSemaphore => {
-            // Removed when dropped, error or not; by its signal handler on Ctrl-C; and by
-            // the next run after a kill -9 (lesson 10's SysVSemaphore does all three).
-            let semaphore = SysVSemaphore::create()?;
-            semaphore.set_value(1)?;
-            count(&semaphore, workers, limit)?
+            // Removed when the run drops it, error or not; by its signal handler on Ctrl-C;
+            // and by the next run after a kill -9 (lesson 10's SysVSemaphore does all three).
+            set.set_value(1)?;
+            count(set, workers, limit)?
         }
         Lock::None => return count(&NoLock, workers, limit),
     };

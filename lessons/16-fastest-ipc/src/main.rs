@@ -3,8 +3,9 @@
 //!
 //! The story: which machine and CPUs; round trips between two pinned processes (on two
 //! CPUs, then on one) over shared memory and through the kernel, against two threads;
-//! streaming a large amount through a ring in shared memory, a pipe and a socket, every
-//! byte checked, against memcpy; what an increment costs under each lock as 1, 2, 4 and 8
+//! streaming a large amount through a ring in shared memory that copies every byte in and
+//! out, a ring of slots that copies none, a pipe and a socket, every byte checked, against
+//! memcpy; what an increment costs under each lock as 1, 2, 4 and 8
 //! processes share two CPUs, and what no lock loses; then the ratios that matter. Figures
 //! are medians of several runs after a warm-up. `--quick` makes everything small: that is
 //! what the tests run, for the story and the checks, not for the figures.
@@ -36,7 +37,7 @@ use story::throughput::throughput;
 struct Args {
     /// Small sizes and one run of each (about a second): checks that everything works; the
     /// figures are not worth reading.
-    #[arg(long, conflicts_with_all = ["runs", "mib"])]
+    #[arg(long, conflicts_with_all = ["runs", "mib", "chunk"])]
     quick: bool,
 
     /// Runs per figure, after one warm-up run: each figure is their median.
@@ -48,6 +49,11 @@ struct Args {
     /// fit in a cache).
     #[arg(long, value_name = "MiB", default_value_t = 256, value_parser = mib)]
     mib: u64,
+
+    /// KiB in each chunk the throughput runs move, through every channel alike: a power of
+    /// two from 8 to 1024. The default fits in a CPU's level-1 data cache.
+    #[arg(long, value_name = "KiB", default_value_t = 16, value_parser = chunk)]
+    chunk: usize,
 
     /// Print the figures as JSON, for tools, instead of the story.
     #[arg(long)]
@@ -67,6 +73,14 @@ fn mib(text: &str) -> Result<u64, String> {
     match text.parse::<u64>() {
         Ok(n) if (64..=65536).contains(&n) => Ok(n),
         _ => Err("expected a whole number from 64 to 65536".into()),
+    }
+}
+
+/// `--chunk`: a power of two from 8 to 1024.
+fn chunk(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n.is_power_of_two() && (8..=1024).contains(&n) => Ok(n),
+        _ => Err("expected a power of two from 8 to 1024".into()),
     }
 }
 

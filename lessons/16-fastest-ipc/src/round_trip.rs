@@ -8,6 +8,7 @@
 //! the kernel until the scheduler wakes it.
 
 mod bytes;
+mod rings;
 mod word;
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -18,7 +19,10 @@ use l08_races::{Shared, race};
 use nix::sched::{CpuSet, sched_setaffinity};
 use nix::unistd::Pid;
 
+use crate::ring::Ring;
+use crate::slots::SlotRing;
 use bytes::{ping_bytes, pong_bytes};
+use rings::{ping_ring, ping_slots, pong_ring, pong_slots};
 use word::{ping_word, pong_word};
 
 /// How the two sides talk.
@@ -33,6 +37,10 @@ pub enum Channel {
     Pipe,
     /// A connected pair of Unix stream sockets (`socketpair`), one byte per message.
     UnixSocket,
+    /// Two copying rings in shared memory (ring.rs), one each way, one byte per message.
+    Ring,
+    /// Two zero-copy slot rings (slots.rs), one each way, a one-byte message in a slot.
+    Slots,
 }
 
 /// How long one measurement may go on: at most this many round trips, and roughly at most
@@ -124,6 +132,26 @@ pub fn between_processes(channel: Channel, budget: Budget) -> Result<Trips> {
                     Ok(())
                 }
                 _ => pong_bytes(&mut &pong_end, &mut &pong_end),
+            })?;
+        }
+        Channel::Ring => {
+            let (pings, pongs) = (Ring::new(4096)?, Ring::new(4096)?);
+            race(2, true, |side| {
+                match side {
+                    0 => timing.record(ping_ring(&pings, &pongs, budget)),
+                    _ => pong_ring(&pings, &pongs),
+                }
+                Ok(())
+            })?;
+        }
+        Channel::Slots => {
+            let (pings, pongs) = (SlotRing::new(8, 128)?, SlotRing::new(8, 128)?);
+            race(2, true, |side| {
+                match side {
+                    0 => timing.record(ping_slots(&pings, &pongs, budget)),
+                    _ => pong_slots(&pings, &pongs),
+                }
+                Ok(())
             })?;
         }
     }

@@ -1,11 +1,13 @@
 //! Throughput: one process streams a large amount of data to another, in chunks.
 //!
-//! Every channel gets the same work: the producer sends `chunks` chunks, each stamped with
-//! its sequence number; the consumer receives each one into its own buffer and checks every
-//! byte against what the producer sent. A channel that loses, repeats or reorders a single
-//! byte makes the measurement fail. The ceiling is `memcpy`: one thread copying the same
-//! amount, once between buffers that fit in the CPU's cache and once between buffers far
-//! larger than any cache (so at the speed of DRAM).
+//! Every channel gets the same work: the producer builds `chunks` chunks, every byte of each
+//! (message.rs), and the consumer checks every byte of each. Through a channel that copies
+//! (the byte ring, a pipe, a socket) the producer builds a chunk in a buffer of its own and
+//! sends it, and the consumer receives it into a buffer of its own; through the slot ring
+//! the producer builds it in a slot and the consumer checks it there. A channel that loses,
+//! repeats or reorders a single byte makes the measurement fail. The ceiling is `memcpy`:
+//! one thread copying the same amount, once between buffers that fit in the CPU's cache and
+//! once between buffers far larger than any cache (so at the speed of DRAM).
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -14,7 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use common::{Error, Result};
 use l08_races::{Shared, now_ns, race};
 
-use crate::ring::{Ring, receive, send};
+use crate::aligned::PageAligned;
+use crate::message::{build, is_intact};
+use crate::ring::{Ring, receive, send, wait_a_little};
+use crate::slots::SlotRing;
 
 /// How the data travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +30,8 @@ pub enum Carrier {
     Pipe,
     /// A connected pair of Unix stream sockets, with the kernel's default buffer sizes.
     UnixSocket,
+    /// A [`SlotRing`] of this many slots, each one chunk: no copy at all.
+    Slots(usize),
 }
 
 /// How much to move: `chunks` chunks of `chunk` bytes.
@@ -56,16 +63,15 @@ pub fn stream(carrier: Carrier, amount: Amount) -> Result<f64> {
     let received = Shared::<Received>::new()?;
     // SAFETY: zeroed atomics in a live mapping, used by both processes only atomically.
     let received = unsafe { &*received.as_ptr() };
-    let pattern = pattern(amount.chunk);
     let finish = match carrier {
         Carrier::Ring(capacity) => {
             let ring = Ring::new(capacity)?;
             race(2, true, |side| match side {
-                0 => produce(amount, &pattern, |chunk| {
+                0 => produce(amount, |chunk| {
                     send(&ring, chunk);
                     Ok(())
                 }),
-                _ => consume(amount, &pattern, received, |chunk| {
+                _ => consume(amount, received, |chunk| {
                     receive(&ring, chunk);
                     Ok(())
                 }),
@@ -74,19 +80,22 @@ pub fn stream(carrier: Carrier, amount: Amount) -> Result<f64> {
         Carrier::Pipe => {
             let (reader, writer) = std::io::pipe()?;
             race(2, true, |side| match side {
-                0 => produce(amount, &pattern, |chunk| (&writer).write_all(chunk)),
-                _ => consume(amount, &pattern, received, |chunk| {
-                    (&reader).read_exact(chunk)
-                }),
+                0 => produce(amount, |chunk| (&writer).write_all(chunk)),
+                _ => consume(amount, received, |chunk| (&reader).read_exact(chunk)),
             })?
         }
         Carrier::UnixSocket => {
             let (producer_end, consumer_end) = std::os::unix::net::UnixStream::pair()?;
             race(2, true, |side| match side {
-                0 => produce(amount, &pattern, |chunk| (&producer_end).write_all(chunk)),
-                _ => consume(amount, &pattern, received, |chunk| {
-                    (&consumer_end).read_exact(chunk)
-                }),
+                0 => produce(amount, |chunk| (&producer_end).write_all(chunk)),
+                _ => consume(amount, received, |chunk| (&consumer_end).read_exact(chunk)),
+            })?
+        }
+        Carrier::Slots(slots) => {
+            let ring = SlotRing::new(slots, amount.chunk)?;
+            race(2, true, |side| match side {
+                0 => produce_in_place(&ring, amount),
+                _ => consume_in_place(&ring, amount, received),
             })?
         }
     };
@@ -104,61 +113,92 @@ pub fn stream(carrier: Carrier, amount: Amount) -> Result<f64> {
     Ok(finish.elapsed.as_nanos() as f64)
 }
 
-/// Sends every chunk: the pattern, with the chunk's sequence number in its first 8 bytes.
-fn produce(
-    amount: Amount,
-    pattern: &[u8],
-    mut send: impl FnMut(&[u8]) -> std::io::Result<()>,
-) -> Result<()> {
-    let mut chunk = pattern.to_vec();
+/// Builds every chunk in a buffer of its own and sends it (the channel copies it).
+fn produce(amount: Amount, mut send: impl FnMut(&[u8]) -> std::io::Result<()>) -> Result<()> {
+    let mut chunk = PageAligned::new(amount.chunk);
     for sequence in 0..amount.chunks {
-        chunk[..8].copy_from_slice(&sequence.to_le_bytes());
+        build(sequence, &mut chunk);
         send(&chunk)?;
     }
     Ok(())
 }
 
-/// Receives every chunk and checks every byte of it. After a damaged chunk it notes which,
-/// and goes on receiving without checking: stopping would leave the producer waiting for
-/// room for ever.
+/// Receives every chunk into a buffer of its own (the channel copies it) and checks every
+/// byte of it. After a damaged chunk it notes which, and goes on receiving without checking:
+/// stopping would leave the producer waiting for room for ever.
 fn consume(
     amount: Amount,
-    pattern: &[u8],
     report: &Received,
     mut receive: impl FnMut(&mut [u8]) -> std::io::Result<()>,
 ) -> Result<()> {
-    let mut chunk = vec![0u8; amount.chunk];
+    let mut chunk = PageAligned::new(amount.chunk);
     for sequence in 0..amount.chunks {
         receive(&mut chunk)?;
-        if report.bad_chunk.load(Ordering::Relaxed) != 0 {
-            continue;
-        }
-        if chunk[..8] != sequence.to_le_bytes() || chunk[8..] != pattern[8..] {
-            report.bad_chunk.store(sequence + 1, Ordering::Release);
-            continue;
-        }
-        report
-            .verified
-            .fetch_add(amount.chunk as u64, Ordering::Release);
+        report.check(sequence, &chunk);
     }
     Ok(())
 }
 // ANCHOR_END: stream
 
-/// The bytes every chunk carries (after its sequence number): no two neighbours alike and
-/// no short period, so that a byte delivered to the wrong place does not match by chance.
-pub fn pattern(len: usize) -> Vec<u8> {
-    (0..len as u64)
-        .map(|i| (i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as u8)
-        .collect()
+// ANCHOR: in_place
+/// Builds every chunk right in a free slot, and publishes it: no copy.
+fn produce_in_place(ring: &SlotRing, amount: Amount) -> Result<()> {
+    for sequence in 0..amount.chunks {
+        let mut waited = 0;
+        let mut slot = loop {
+            match ring.reserve() {
+                Some(slot) => break slot,
+                None => wait_a_little(&mut waited), // every slot is still being read
+            }
+        };
+        build(sequence, &mut slot.bytes()[..amount.chunk]);
+        slot.publish(amount.chunk);
+    }
+    Ok(())
+}
+
+/// Checks every byte of every chunk where it lies, in its slot, then releases the slot.
+fn consume_in_place(ring: &SlotRing, amount: Amount, report: &Received) -> Result<()> {
+    for sequence in 0..amount.chunks {
+        let mut waited = 0;
+        let chunk = loop {
+            match ring.take() {
+                Some(chunk) => break chunk,
+                None => wait_a_little(&mut waited), // nothing published yet
+            }
+        };
+        report.check(sequence, &chunk);
+        drop(chunk); // releases the slot
+    }
+    Ok(())
+}
+// ANCHOR_END: in_place
+
+impl Received {
+    /// Counts `chunk` as verified if it is chunk `sequence`, every byte; notes the first
+    /// one that is not, and checks nothing after it.
+    fn check(&self, sequence: u64, chunk: &[u8]) {
+        if self.bad_chunk.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        if !is_intact(sequence, chunk) {
+            self.bad_chunk.store(sequence + 1, Ordering::Release);
+            return;
+        }
+        self.verified
+            .fetch_add(chunk.len() as u64, Ordering::Release);
+    }
 }
 
 // ANCHOR: memcpy
 /// Nanoseconds for one thread to copy `amount` from a chunk-sized buffer to another, over
 /// and over: both stay in the CPU's cache. The fastest a byte can move.
 pub fn memcpy_in_cache(amount: Amount) -> f64 {
-    let source = pattern(amount.chunk);
-    let mut target = vec![1u8; amount.chunk];
+    let (mut source, mut target) = (
+        PageAligned::new(amount.chunk),
+        PageAligned::new(amount.chunk),
+    );
+    build(0, &mut source);
     let start = now_ns();
     for _ in 0..amount.chunks {
         target.copy_from_slice(black_box(&source));
@@ -171,8 +211,9 @@ pub fn memcpy_in_cache(amount: Amount) -> f64 {
 /// `buffer` bytes to another, going round both: far larger than the caches, so every byte
 /// comes from DRAM and goes back to it.
 pub fn memcpy_through_dram(amount: Amount, buffer: usize) -> f64 {
-    let source = pattern(buffer);
-    let mut target = vec![1u8; buffer]; // written now, so the pages exist before the clock starts
+    let (mut source, mut target) = (PageAligned::new(buffer), PageAligned::new(buffer));
+    build(0, &mut source);
+    target.fill(1); // written now, so the pages exist before the clock starts
     let pieces = buffer / amount.chunk;
     let start = now_ns();
     for index in 0..amount.chunks as usize {

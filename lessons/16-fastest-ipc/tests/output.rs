@@ -2,8 +2,8 @@
 //!
 //! Only `--quick` runs here: small sizes, one run of each. Every figure is redacted by a
 //! named filter and nothing here asserts a time. What is asserted is what must hold on any
-//! machine: every byte through the ring, the pipe and the socket arrived (the lesson fails
-//! otherwise), every lock counted exactly (likewise), and two pinned processes without a
+//! machine: every byte through the two rings, the pipe and the socket arrived (the lesson
+//! fails otherwise), every lock counted exactly (likewise), and two pinned processes without a
 //! lock lost updates.
 
 #![cfg(not(feature = "exercise"))]
@@ -87,6 +87,7 @@ fn story() {
     for name in [
         "spin, shared memory",
         "shared-memory ring",
+        "zero-copy slot ring",
         "System V semaphore",
     ] {
         assert!(svg.contains(name), "the chart does not show {name}");
@@ -154,6 +155,7 @@ fn bad_input() {
             (&["--runs", "0"], 2),
             (&["--runs", "101"], 2),
             (&["--mib", "lots"], 2),
+            (&["--chunk", "12"], 2),
             (&["--quick", "--runs", "3"], 2),
             (&["--quick", "--svg", "/nonexistent/chart.svg"], 1),
         ],

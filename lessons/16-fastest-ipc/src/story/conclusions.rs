@@ -16,6 +16,7 @@ impl Story {
             Some(format!("{}×", number(a.median / b.median)))
         };
         let (spin, pipe, ring) = ("spin, shared memory", "pipe", "shared-memory ring");
+        let (slots, socket) = ("zero-copy slot ring", "Unix socket");
         let (tas, slock, futex) = ("plain test-and-set", "s_lock with backoff", "futex mutex");
         let lines = [
             ratio(trips, (spin, 0), ("spin, 2 threads", 0)).map(|r| {
@@ -28,9 +29,16 @@ impl Story {
             }),
             ratio(moved, (ring, 0), ("memcpy, through DRAM", 0))
                 .map(|r| format!("the ring's throughput: {r} memcpy through DRAM")),
-            ratio(moved, (ring, 0), ("Unix socket", 0))
+            ratio(moved, (ring, 0), (socket, 0))
                 .zip(ratio(moved, (ring, 0), (pipe, 0)))
                 .map(|(s, p)| format!("the ring's throughput: {s} a Unix socket's, {p} a pipe's")),
+            ratio(moved, (slots, 0), (socket, 0))
+                .zip(ratio(moved, (slots, 0), (ring, 0)))
+                .map(|(s, r)| {
+                    format!("zero copies: {s} a Unix socket's throughput, {r} the copying ring's")
+                }),
+            ratio(moved, (slots, 0), ("memcpy, in cache", 0))
+                .map(|r| format!("zero copies: {r} the throughput of memcpy in cache")),
             (1..=3)
                 .map(|column| ratio(costs, (futex, column), ("pthread mutex", column)))
                 .collect::<Option<Vec<String>>>()

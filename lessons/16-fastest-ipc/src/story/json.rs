@@ -22,12 +22,14 @@ pub fn print_json(machine: &Machine, sizes: &Sizes, tables: &[Table]) {
         quote(machine.build)
     );
     println!(
-        "  \"runs\": {}, \"warm_up\": {}, \"bytes_moved\": {}, \"chunk\": {}, \"ring\": {},",
+        "  \"runs\": {}, \"warm_up\": {}, \"bytes_moved\": {}, \"chunk\": {}, \"ring\": {}, \
+         \"slots\": {},",
         sizes.plan.runs,
         sizes.plan.warm_up,
         sizes.amount.bytes(),
         sizes.amount.chunk,
-        sizes.ring
+        sizes.ring,
+        sizes.ring / sizes.amount.chunk
     );
     println!("  \"tables\": [\n    {}\n  ]", tables.join(",\n    "));
     println!("}}");

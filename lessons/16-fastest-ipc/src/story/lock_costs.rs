@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use common::Result;
+use l10_sleeping_locks::SysVSemaphore;
 use l16_fastest_ipc::locks::{self, Limit, Lock};
 use l16_fastest_ipc::machine::{Machine, on_cpus};
 use l16_fastest_ipc::table::Table;
@@ -24,9 +25,9 @@ pub fn lock_costs(machine: &Machine, sizes: &Sizes, story: &Story) -> Result<[Ta
         machine.placement()
     ));
     story.say(&format!(
-        "increment one counter under the lock (a load and a store), up to {} times or for {} ms:",
-        sizes.limit.increments,
-        sizes.limit.time.as_millis()
+        "increment one counter under the lock (a load and a store) for {} ms, {} times at most:",
+        sizes.limit.time.as_millis(),
+        sizes.limit.increments
     ));
     let columns: Vec<String> = PROCESSES.iter().map(|&n| processes(n)).collect();
     let locks = Lock::ALL.into_iter().chain([Lock::None]);
@@ -40,6 +41,8 @@ pub fn lock_costs(machine: &Machine, sizes: &Sizes, story: &Story) -> Result<[Ta
         time: Duration::from_secs(3600),
     };
     let cpus = &machine.cpus[..];
+    // The one System V semaphore set of the run (see locks::increments).
+    let set = &SysVSemaphore::create()?;
     let lost_in_runs: Vec<RefCell<Vec<f64>>> = PROCESSES.map(|_| RefCell::default()).into();
     let mut cells = Cells::default();
     for (row, lock) in locks.enumerate() {
@@ -51,7 +54,7 @@ pub fn lock_costs(machine: &Machine, sizes: &Sizes, story: &Story) -> Result<[Ta
                 sizes.limit
             };
             cells.add(row, column, move || {
-                let counted = on_cpus(cpus, || locks::increments(lock, workers, limit))?;
+                let counted = on_cpus(cpus, || locks::increments(lock, workers, limit, set))?;
                 if lock == Lock::None {
                     let share = counted.lost() as f64 / counted.made as f64 * 100.0;
                     lost_in_runs.borrow_mut().push(share);

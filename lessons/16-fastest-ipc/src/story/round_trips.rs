@@ -1,6 +1,7 @@
 //! Part 1 of the story: round trips between two pinned processes, over shared memory (spin,
-//! futex) and through the kernel (pipe, Unix socket), on two CPUs and on one, against two
-//! threads of one process; and the CPU-to-CPU interrupts that woke the sleepers.
+//! futex, the copying ring, the zero-copy ring) and through the kernel (pipe, Unix socket),
+//! on two CPUs and on one, against two threads of one process; and the CPU-to-CPU
+//! interrupts that woke the sleepers.
 
 use std::cell::RefCell;
 
@@ -14,9 +15,11 @@ use super::cells::{Cells, recorded};
 use super::sizes::Sizes;
 
 // ANCHOR: round_trips
-const CHANNELS: [(&str, Channel); 4] = [
+const CHANNELS: [(&str, Channel); 6] = [
     ("spin, shared memory", Channel::Spin),
     ("futex, shared memory", Channel::Futex),
+    ("shared-memory ring", Channel::Ring),
+    ("zero-copy slot ring", Channel::Slots),
     ("pipe", Channel::Pipe),
     ("Unix socket", Channel::UnixSocket),
 ];
@@ -32,7 +35,9 @@ pub fn round_trips(machine: &Machine, sizes: &Sizes, story: &Story) -> Result<[T
     let mut interrupts =
         Table::new("interrupts", "CPU-to-CPU interrupts", columns).with_rows(&names);
     let placements = [machine.pair(), Some(&machine.cpus[..1])];
-    let counted: Vec<RefCell<Vec<f64>>> = (0..8).map(|_| RefCell::default()).collect();
+    let counted: Vec<RefCell<Vec<f64>>> = (0..CHANNELS.len() * 2)
+        .map(|_| RefCell::default())
+        .collect();
     let mut cells = Cells::default();
     for (row, (_, channel)) in CHANNELS.into_iter().enumerate() {
         for (column, cpus) in placements.into_iter().enumerate() {
@@ -53,7 +58,7 @@ pub fn round_trips(machine: &Machine, sizes: &Sizes, story: &Story) -> Result<[T
     }
     if let Some(&[a, b]) = machine.pair() {
         let threads = round_trip::between_threads;
-        cells.add(4, 0, move || {
+        cells.add(CHANNELS.len(), 0, move || {
             Ok(threads([a, b], sizes.trips)?.per_trip() / 1000.0)
         });
     }
@@ -64,6 +69,7 @@ pub fn round_trips(machine: &Machine, sizes: &Sizes, story: &Story) -> Result<[T
     story.table(&times);
     story.say("spin: a store, and a load on the other CPU; the hardware moves the cache line");
     story.say("futex: the same word, but the waiter sleeps in the kernel until it is woken");
+    story.say("rings: a one-byte message each way, pushed and popped, or built and read in a slot");
     story.say("pipe, socket: a write and a read per message, and the reader sleeps in between");
     story.say("on 1 CPU nothing overlaps: every answer waits for the other process to be run");
     story.say("");

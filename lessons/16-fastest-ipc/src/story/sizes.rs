@@ -1,6 +1,10 @@
 //! How big everything is: the full run, whose figures are worth reading, and `--quick`, which
 //! only checks that everything works (what the tests run). The full run's sizes are chosen
-//! to be long enough to measure and, for the copies, far larger than any CPU's caches.
+//! to be long enough to measure and, for memcpy through DRAM, far larger than any CPU's
+//! caches. The chunk and the rings are sized against the caches of one core (chapter 16,
+//! "Sized against the caches"): a chunk well inside the level-1 data cache (32 to 48 KiB on
+//! today's cores), and rings twice the size of a level-2 cache (1 MiB on this course's
+//! machine), inside the level-3 cache the two cores share.
 
 use std::time::Duration;
 
@@ -18,7 +22,9 @@ pub struct Sizes {
     pub amount: Amount,
     /// Each of memcpy's two buffers for the DRAM figure: far larger than any CPU's caches.
     pub dram_buffer: usize,
+    /// The copying ring's bytes, and the zero-copy ring's (its slots are one chunk each).
     pub ring: usize,
+    /// Each lock race: at most this many increments per process, for at most this long.
     pub limit: Limit,
     /// Increments per process in the races without a lock (never cut short by time, so
     /// that the number lost is out of a fixed total).
@@ -27,7 +33,8 @@ pub struct Sizes {
 
 pub const KIB: usize = 1024;
 pub const MIB: usize = 1024 * KIB;
-const CHUNK: usize = 64 * KIB;
+const CHUNK: usize = 16 * KIB;
+const RING: usize = 2 * MIB;
 
 impl Sizes {
     pub fn new(args: &Args) -> Sizes {
@@ -39,14 +46,14 @@ impl Sizes {
                 },
                 trips: Budget {
                     trips: 2_000,
-                    time: Duration::from_millis(20),
+                    time: Duration::from_millis(10),
                 },
                 amount: Amount {
                     chunk: CHUNK,
-                    chunks: 64,
+                    chunks: 256,
                 },
                 dram_buffer: 4 * MIB,
-                ring: 256 * KIB,
+                ring: RING,
                 limit: Limit {
                     increments: 5_000,
                     time: Duration::from_millis(20),
@@ -64,14 +71,17 @@ impl Sizes {
                 time: Duration::from_millis(100),
             },
             amount: Amount {
-                chunk: CHUNK,
-                chunks: args.mib * (MIB / CHUNK) as u64,
+                chunk: args.chunk * KIB,
+                chunks: args.mib * (MIB / (args.chunk * KIB)) as u64,
             },
             dram_buffer: 256 * MIB,
-            ring: 256 * KIB,
+            ring: RING,
+            // Time decides: no lock allows a billion increments in 100 ms. A fixed count
+            // would end a race as soon as its luckiest process is done, and leave the
+            // others to finish alone (chapter 16, section 3).
             limit: Limit {
-                increments: 1_000_000,
-                time: Duration::from_millis(50),
+                increments: 1_000_000_000,
+                time: Duration::from_millis(100),
             },
             unlocked: 1_000_000,
         }
