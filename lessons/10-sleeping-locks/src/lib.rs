@@ -28,6 +28,6 @@ pub use futex_mutex::FutexMutex;
 pub use posix_semaphore::PosixSemaphore;
 pub use proc_syscall::{Blocked, blocked_in, wait_until_blocked};
 pub use pthread_mutex::{Acquired, PthreadMutex, Robustness};
-pub use semaphore_set::{SemStat, remove, semaphore_set_stat, semaphore_sets};
+pub use semaphore_set::{SemStat, remove_semaphore_set, semaphore_set_stat, semaphore_sets};
 pub use shared_lock::SharedLock;
 pub use sysv_semaphore::SysVSemaphore;

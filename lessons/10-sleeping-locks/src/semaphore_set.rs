@@ -38,7 +38,7 @@ pub fn semaphore_set_stat(semid: i32) -> Result<SemStat> {
 
 /// `semctl(semid, 0, IPC_RMID)`: removes the set at once (unlike a shared memory segment,
 /// a semaphore set is not kept until its last user lets go).
-pub fn remove(semid: i32) -> Result<()> {
+pub fn remove_semaphore_set(semid: i32) -> Result<()> {
     // SAFETY: IPC_RMID reads no argument.
     Errno::result(unsafe { libc::semctl(semid, 0, libc::IPC_RMID) })
         .map_err(Error::sys("semctl(IPC_RMID)"))

@@ -20,7 +20,7 @@ use common::Result;
 use common::marks::left_by_the_dead;
 use nix::unistd::getpid;
 
-use crate::remove;
+use crate::remove_semaphore_set;
 
 /// The top 6 bits of every key the lesson makes (0x58000000 to 0x5bffffff).
 const TAG: u32 = 0b01_0110;
@@ -57,7 +57,7 @@ pub fn remove_left_by_killed_runs() -> Result<Vec<String>> {
         let semid = unsafe { libc::semget(key, 0, 0) };
         // Gone already (ENOENT), or not ours to touch (EACCES): nothing to remove.
         if semid >= 0 {
-            remove(semid)?;
+            remove_semaphore_set(semid)?;
             said.push(format!(
                 "removed semaphore set semid {semid}, left by a run (pid {}) that was killed \
                  before it could remove it",

@@ -14,7 +14,7 @@ use l08_races::ProcessLock;
 use nix::errno::Errno;
 use nix::unistd::{Pid, getpid};
 
-use crate::{SemStat, remove, semaphore_set_stat, set_keys};
+use crate::{SemStat, remove_semaphore_set, semaphore_set_stat, set_keys};
 
 // ANCHOR: sysv_semaphore
 /// A System V semaphore set of one semaphore, owned by the process that created it:
@@ -66,7 +66,7 @@ impl SysVSemaphore {
                 ..
             }) => {
                 let old = semget(0)?;
-                remove(old)?;
+                remove_semaphore_set(old)?;
                 eprintln!(
                     "{program}: removed semaphore set semid {old}, left by a run with our pid"
                 );
@@ -162,7 +162,7 @@ impl SysVSemaphore {
     /// `semop` on it wake with `EIDRM`.
     pub fn remove(mut self) -> Result<()> {
         drop(self.on_signal.take());
-        let removed = remove(self.semid);
+        let removed = remove_semaphore_set(self.semid);
         self.semid = -1; // removed (or not ours to retry): Drop now only drops the mark
         removed
     }
@@ -173,7 +173,7 @@ impl Drop for SysVSemaphore {
         // A forked child that dropped its copy must not remove its parent's set.
         if getpid() == self.creator && self.semid >= 0 {
             drop(self.on_signal.take());
-            let _ = remove(self.semid);
+            let _ = remove_semaphore_set(self.semid);
         }
     }
 }

@@ -147,7 +147,7 @@ fn the_next_set_removes_the_set_of_a_process_killed_by_sigkill() {
     let next = SysVSemaphore::create().unwrap(); // finds the dead creator's set by its key
     let still_left = semaphore_sets().unwrap().contains(&semid);
     if still_left {
-        let _ = l10_sleeping_locks::remove(semid);
+        let _ = l10_sleeping_locks::remove_semaphore_set(semid);
     }
     drop(next);
     assert!(
@@ -159,7 +159,7 @@ fn the_next_set_removes_the_set_of_a_process_killed_by_sigkill() {
 fn sigterm_removes_the_set() {
     let (exit, semid, left) = set_of_a_child_that(Signal::SIGTERM);
     if left {
-        let _ = l10_sleeping_locks::remove(semid);
+        let _ = l10_sleeping_locks::remove_semaphore_set(semid);
     }
     assert_eq!(
         exit,

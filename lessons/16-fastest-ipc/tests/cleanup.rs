@@ -50,7 +50,7 @@ fn killed_while_armed(signal: Signal) {
     );
     let left = semaphore_set_stat(id).is_ok();
     if left {
-        let _ = l10_sleeping_locks::remove(id); // do not leak it from the test either
+        let _ = l10_sleeping_locks::remove_semaphore_set(id); // do not leak it from the test either
     }
     assert!(
         !left,
