@@ -17,11 +17,9 @@ pub fn try_a_second_start(dir: &Path) -> Result<()> {
         .output()?;
     println!("$ l07-postgres-hybrid start {}", dir.display());
     print!("{}", String::from_utf8_lossy(&output.stderr));
-    parent!(
-        "the lock file names us, the new process's parent: CreateLockFile takes its own and \
-         its parent's PID for a stale file (after a reboot, PIDs repeat), so the interlock, \
-         shm_nattch, had to stop it"
-    );
+    parent!("the lock file names us, the new process's parent: CreateLockFile takes its own and");
+    parent!("its parent's PID for a stale file (after a reboot, PIDs repeat), so the interlock,");
+    parent!("shm_nattch, had to stop it");
     parent!(
         "it {}, and created nothing",
         match output.status.code() {
