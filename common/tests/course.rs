@@ -19,6 +19,13 @@ fn the_answer_is_42() {
 fn the_answer_is_even() {
     assert!(LIB::exercise::answer() % 2 == 0, "the answer is even");
 }
+
+#[test]
+fn the_answer_is_not_unlucky() {
+    if LIB::exercise::answer() == 13 {
+        std::process::abort(); // a check whose program dies, as a wild pointer would
+    }
+}
 "#;
 const HINTS: &str = "<!-- The hints, one level per anchor. -->\n\n\
     <!-- ANCHOR: where -->\n**Where to look.** The chapter.\n<!-- ANCHOR_END: where -->\n\n\
@@ -130,7 +137,7 @@ fn a_stub_fails_quietly_and_a_solution_passes_then_reset_restores_the_stub() {
         "the first failure's message: {stdout}"
     );
     assert!(
-        stdout.ends_with("lesson 01: 0 of 2 checks pass\n"),
+        stdout.ends_with("lesson 01: 0 of 3 checks pass\n"),
         "{stdout}"
     );
     let everything = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
@@ -147,7 +154,7 @@ fn a_stub_fails_quietly_and_a_solution_passes_then_reset_restores_the_stub() {
     std::fs::write(course.exercise("01"), SOLUTION).unwrap();
     let (output, stdout) = course.run(&["check", "l01-first"]);
     assert!(output.status.success(), "{stdout}");
-    assert!(stdout.contains("lesson 01: 2 of 2 checks pass"), "{stdout}");
+    assert!(stdout.contains("lesson 01: 3 of 3 checks pass"), "{stdout}");
     assert!(course.run(&["list"]).1.contains("1 of 2 done"));
 
     std::fs::write(
@@ -179,6 +186,34 @@ fn code_that_does_not_compile_shows_the_compilers_errors() {
 }
 
 #[test]
+fn a_lesson_is_named_by_number_package_or_folder() {
+    let course = Course::new();
+    for name in ["2", "02", "l02", "02-second", "l02-second"] {
+        let (output, stdout) = course.run(&["hint", name]);
+        assert!(output.status.success(), "`hint {name}`: {stdout}");
+    }
+    assert_eq!(course.run(&["hint", "l02-first"]).0.status.code(), Some(2));
+}
+
+#[test]
+fn a_test_program_that_dies_is_not_taken_for_a_compile_error() {
+    let course = Course::new();
+    std::fs::write(
+        course.exercise("01"),
+        "pub fn answer() -> u32 {\n    13\n}\n",
+    )
+    .unwrap();
+    let (output, stdout) = course.run(&["check", "01"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(!stdout.contains("does not compile"), "{stdout}");
+    assert!(
+        stdout.contains("The checks stopped before the end"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("SIGABRT"), "how it ended: {stdout}");
+}
+
+#[test]
 fn hints_come_one_level_at_a_time() {
     let course = Course::new();
     let shown: Vec<String> = (0..4).map(|_| course.run(&["hint", "02"]).1).collect();
@@ -200,7 +235,7 @@ fn hints_come_one_level_at_a_time() {
 fn a_lesson_that_does_not_exist_is_one_clear_line() {
     let course = Course::new();
     let (output, stdout) = course.run(&["check", "17"]);
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2), "a usage error");
     assert!(stdout.is_empty());
     assert_eq!(
         String::from_utf8_lossy(&output.stderr),
@@ -238,10 +273,10 @@ fn watch_checks_again_when_the_file_is_saved() {
             }
         }
     };
-    wait_for("lesson 01: 0 of 2 checks pass");
+    wait_for("lesson 01: 0 of 3 checks pass");
     wait_for("save it to check again");
     std::fs::write(course.exercise("01"), SOLUTION).unwrap();
-    wait_for("lesson 01: 2 of 2 checks pass");
+    wait_for("lesson 01: 3 of 3 checks pass");
     wait_for("Watching lessons/02-second/src/exercise.rs now");
 }
 

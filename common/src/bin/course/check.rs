@@ -6,10 +6,14 @@
 //! failed check is its message and nothing more. Both harnesses the lessons use print one
 //! line per check, `test NAME ... ok` or `... FAILED`; a failure's message comes before that
 //! line in the course's own harness (`common::run_tests`) and after it, under `---- NAME
-//! stdout ----`, in libtest's.
+//! stdout ----`, in libtest's. The checks run one at a time (`--test-threads=1`, which the
+//! course's harness does anyway), so that their order is the same on every run, and each
+//! verdict is passed on as it comes: a check that hangs until its watchdog ends it does not
+//! hide the ones before it.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// What one run of a lesson's checks said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +30,8 @@ pub struct Report {
     pub checks: Vec<(String, bool)>,
     /// The first failed check's message, as the check printed it.
     pub first_failure: Option<(String, String)>,
+    /// The test program ended before its summary: how (`signal: 11, SIGSEGV: …`).
+    pub ended_early: Option<String>,
 }
 
 impl Report {
@@ -34,26 +40,79 @@ impl Report {
     }
 
     pub fn all_passed(&self) -> bool {
-        !self.checks.is_empty() && self.passed() == self.checks.len()
+        !self.checks.is_empty() && self.passed() == self.checks.len() && self.ended_early.is_none()
     }
 }
 
-/// Runs `package`'s exercise checks in the workspace at `root`.
-pub fn run(root: &Path, package: &str) -> Result<Outcome, String> {
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+/// Runs `package`'s exercise checks in the workspace at `root`, telling `each` every
+/// check's name and verdict as soon as the check has run.
+pub fn run(
+    root: &Path,
+    package: &str,
+    mut each: impl FnMut(&str, bool),
+) -> Result<Outcome, String> {
+    let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["test", "--color", "never", "--features", "exercise"])
-        .args(["--package", package, "--test", "exercise"])
+        .args([
+            "--package",
+            package,
+            "--test",
+            "exercise",
+            "--",
+            "--test-threads=1",
+        ])
         .current_dir(root)
         .env("RUST_BACKTRACE", "0")
         .env("CARGO_TERM_COLOR", "never")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|err| format!("cannot run cargo: {err}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if !stdout.contains("test result:") && !output.status.success() {
+    // Cargo's own messages go to stderr: read them on the side, or a full pipe would stop it.
+    let mut stderr = cargo.stderr.take().expect("piped");
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut stdout = String::new();
+    for line in BufReader::new(cargo.stdout.take().expect("piped")).lines() {
+        let line = line.map_err(|err| format!("cannot read cargo's output: {err}"))?;
+        if let Some((name, passed)) = verdict(&line) {
+            each(name, passed);
+        }
+        stdout += &line;
+        stdout.push('\n');
+    }
+    let status = cargo
+        .wait()
+        .map_err(|err| format!("cannot wait for cargo: {err}"))?;
+    let stderr = errors.join().unwrap_or_default();
+    let started = stdout.lines().any(|line| line.starts_with("running "));
+    if !started && !status.success() {
         return Ok(Outcome::DoesNotCompile(compiler_errors(&stderr)));
     }
-    Ok(Outcome::Ran(read_report(&stdout)))
+    let mut report = read_report(&stdout);
+    if !stdout.contains("test result:") {
+        report.ended_early = Some(how_it_ended(&stderr));
+    }
+    Ok(Outcome::Ran(report))
+}
+
+/// A check's line, `test NAME ... ok`: its name and whether it passed.
+fn verdict(line: &str) -> Option<(&str, bool)> {
+    let (name, verdict) = line.strip_prefix("test ")?.rsplit_once(" ... ")?;
+    Some((name, verdict.trim() == "ok"))
+}
+
+/// How the test program ended, from cargo's "process didn't exit successfully: … (HOW)".
+fn how_it_ended(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|line| line.contains("process didn't exit successfully"))
+        .and_then(|line| line.rsplit_once(" ("))
+        .map(|(_, how)| how.trim_end_matches(')').to_string())
+        .unwrap_or_else(|| "without its summary".to_string())
 }
 
 /// Cargo's stderr without its progress lines: the compiler's errors and warnings.
@@ -79,10 +138,7 @@ pub fn read_report(stdout: &str) -> Report {
     let mut after: Option<(String, Vec<&str>)> = None; // a libtest failure section
     let mut messages: Vec<(String, String)> = Vec::new();
     for line in stdout.lines() {
-        if let Some(rest) = line.strip_prefix("test ")
-            && let Some((name, verdict)) = rest.rsplit_once(" ... ")
-        {
-            let passed = verdict.trim() == "ok";
+        if let Some((name, passed)) = verdict(line) {
             if !passed {
                 messages.push((name.to_string(), tidy(&before)));
             }
@@ -136,6 +192,8 @@ fn tidy(lines: &[&str]) -> String {
         .copied()
         .filter(|line| !line.starts_with("note: run with `RUST_BACKTRACE=1`"))
         .filter(|line| !line.starts_with("running "))
+        // The course's harness: a parent's "failed (the message is above)" adds nothing.
+        .filter(|line| !line.contains("(the message is above)"))
         .collect();
     let text = kept.join("\n");
     text.trim_matches('\n').to_string()

@@ -69,16 +69,28 @@ pub fn all(root: &Path) -> Result<Vec<Lesson>, String> {
     Ok(lessons)
 }
 
-/// The lesson `which` names: its number (`3`, `03`) or its package (`l03-fork-sharing`).
+/// The lesson `which` names: its number (`3`, `03`, `l03`), its package (`l03-fork-sharing`)
+/// or its folder (`03-fork-sharing`).
 pub fn find(lessons: &[Lesson], which: &str) -> Result<Lesson, String> {
-    let by_number = which.parse::<u32>().ok();
+    let bare = which.strip_prefix('l').unwrap_or(which);
+    let (number, slug) = match bare.split_once('-') {
+        Some((number, _)) => (number, Some(format!("l{bare}"))),
+        None => (bare, None),
+    };
+    let number = number.parse::<u32>().ok();
     lessons
         .iter()
-        .find(|lesson| Some(lesson.number) == by_number || lesson.package == which)
+        .find(|lesson| {
+            Some(lesson.number) == number
+                && slug.as_ref().is_none_or(|slug| *slug == lesson.package)
+        })
         .cloned()
         .ok_or_else(|| {
             let last = lessons.last().map_or(0, |lesson| lesson.number);
-            format!("there is no lesson {which}: give a number from 1 to {last}, or a package name like l03-fork-sharing")
+            format!(
+                "there is no lesson {which}: give a number from 1 to {last}, or a package name \
+                 like l03-fork-sharing"
+            )
         })
 }
 

@@ -46,10 +46,12 @@ enum Command {
         /// The lesson to start with: its number or its package.
         lesson: Option<String>,
     },
-    /// Show the next level of a lesson's hints.
+    /// Show the next level of a lesson's hints (or, with LEVEL, that one again).
     Hint {
         /// The lesson: its number or its package.
         lesson: String,
+        /// A level already shown, to read it again (1 is the first).
+        level: Option<usize>,
     },
     /// Put the original stub back in a lesson's src/exercise.rs (your version is lost).
     Reset {
@@ -63,14 +65,37 @@ fn main() -> ExitCode {
     let root = workspace_root();
     match run(&root, cli.command.unwrap_or(Command::List)) {
         Ok(code) => code,
-        Err(message) => {
+        Err(Failure::Usage(message)) => {
+            eprintln!("cargo course: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(message)) => {
             eprintln!("cargo course: {message}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(root: &Path, command: Command) -> Result<ExitCode, String> {
+/// Why the runner stopped: a request it cannot carry out (status 2, as a usage error from
+/// the argument parser), or anything else that failed (status 1).
+enum Failure {
+    Usage(String),
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Other(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        Failure::Other(message.to_string())
+    }
+}
+
+fn run(root: &Path, command: Command) -> Result<ExitCode, Failure> {
     let lessons = lessons::all(root)?;
     let mut state = State::load(root);
     match command {
@@ -79,7 +104,7 @@ fn run(root: &Path, command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { lesson } => {
-            let lesson = lessons::find(&lessons, &lesson)?;
+            let lesson = lessons::find(&lessons, &lesson).map_err(Failure::Usage)?;
             let passed = check_and_show(root, &lesson, &lessons, &mut state)?;
             Ok(if passed {
                 ExitCode::SUCCESS
@@ -96,7 +121,7 @@ fn run(root: &Path, command: Command) -> Result<ExitCode, String> {
                     lessons.len(),
                     lesson.package
                 );
-                let outcome = check_and_remember(root, lesson, &mut state)?;
+                let outcome = check_and_remember(root, lesson, &mut state, |_, _| {})?;
                 all &= matches!(outcome, check::Outcome::Ran(report) if report.all_passed());
             }
             eprintln!("\r{:60}\r", "");
@@ -109,19 +134,19 @@ fn run(root: &Path, command: Command) -> Result<ExitCode, String> {
         }
         Command::Watch { lesson } => {
             let first = match lesson {
-                Some(which) => lessons::find(&lessons, &which)?,
+                Some(which) => lessons::find(&lessons, &which).map_err(Failure::Usage)?,
                 None => report::first_not_done(root, &lessons, &state)
                     .ok_or("every exercise is done: nothing to watch")?,
             };
-            watch::watch(root, &lessons, first, &mut state)
+            Ok(watch::watch(root, &lessons, first, &mut state)?)
         }
-        Command::Hint { lesson } => {
-            let lesson = lessons::find(&lessons, &lesson)?;
-            show_next_hint(root, &lesson, &mut state)?;
+        Command::Hint { lesson, level } => {
+            let lesson = lessons::find(&lessons, &lesson).map_err(Failure::Usage)?;
+            show_hint(root, &lesson, level, &mut state)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Reset { lesson } => {
-            let lesson = lessons::find(&lessons, &lesson)?;
+            let lesson = lessons::find(&lessons, &lesson).map_err(Failure::Usage)?;
             let stub = std::fs::read(root.join(lesson.stub()))
                 .map_err(|err| format!("cannot read {}: {err}", lesson.stub().display()))?;
             write_whole(&root.join(lesson.exercise()), &stub)?;
@@ -144,8 +169,9 @@ fn check_and_show(
     lessons: &[Lesson],
     state: &mut State,
 ) -> Result<bool, String> {
-    let outcome = check_and_remember(root, lesson, state)?;
-    let passed = report::outcome(lesson, &outcome);
+    report::header(lesson);
+    let outcome = check_and_remember(root, lesson, state, report::check_line)?;
+    let passed = report::summary(lesson, &outcome);
     if passed {
         report::next(root, lessons, state);
     }
@@ -157,22 +183,41 @@ fn check_and_remember(
     root: &Path,
     lesson: &Lesson,
     state: &mut State,
+    each: impl FnMut(&str, bool),
 ) -> Result<check::Outcome, String> {
     let hash = state::hash_file(&root.join(lesson.exercise()));
-    let outcome = check::run(root, &lesson.package)?;
+    let outcome = check::run(root, &lesson.package, each)?;
     let passed = matches!(&outcome, check::Outcome::Ran(report) if report.all_passed());
     state.set_checked(&lesson.package, Some(state::Checked { passed, hash }));
     state.save()?;
     Ok(outcome)
 }
 
-fn show_next_hint(root: &Path, lesson: &Lesson, state: &mut State) -> Result<(), String> {
+/// Shows the next level of a lesson's hints, or level `again` if the learner has seen it.
+fn show_hint(
+    root: &Path,
+    lesson: &Lesson,
+    again: Option<usize>,
+    state: &mut State,
+) -> Result<(), Failure> {
     let levels = hints::levels(&root.join(lesson.hints()))?;
     if levels.is_empty() {
-        return Err(format!("{} has no hints", lesson.hints().display()));
+        return Err(format!("{} has no hints", lesson.hints().display()).into());
     }
     let shown = state.hints(&lesson.package) as usize;
-    let level = shown.min(levels.len() - 1);
+    let level = match again {
+        Some(level) if (1..=shown.max(1)).contains(&level) && level <= levels.len() => level - 1,
+        Some(level) => {
+            return Err(Failure::Usage(format!(
+                "hint {level} of {}: you have seen levels 1 to {} (without a level, \
+                 `cargo course hint {:02}` shows the next)",
+                lesson.name(),
+                shown.min(levels.len()),
+                lesson.number
+            )));
+        }
+        None => shown.min(levels.len() - 1),
+    };
     println!(
         "{}, hint {} of {}:\n\n{}\n",
         lesson.name(),
@@ -191,8 +236,8 @@ fn show_next_hint(root: &Path, lesson: &Lesson, state: &mut State) -> Result<(),
             lesson.dir.join("src/solution.rs").display()
         );
     }
-    state.set_hints(&lesson.package, (level + 1) as u32);
-    state.save()
+    state.set_hints(&lesson.package, shown.max(level + 1) as u32);
+    Ok(state.save()?)
 }
 
 /// Writes a file as a whole: a new file, renamed over the old.

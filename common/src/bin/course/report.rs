@@ -101,9 +101,23 @@ fn bar(done: usize, total: usize) -> String {
     format!("{}{}", "█".repeat(full), "░".repeat(20 - full))
 }
 
-/// Prints a check's result: each check, the first failure in full, a count. True if all
-/// checks passed.
-pub fn outcome(lesson: &Lesson, outcome: &Outcome) -> bool {
+/// Before a check runs: which lesson, and its title.
+pub fn header(lesson: &Lesson) {
+    println!("{} · {}\n", lesson.name(), lesson.title);
+}
+
+/// One check's verdict, as soon as it is known.
+pub fn check_line(name: &str, passed: bool) {
+    println!(
+        "  {} {}",
+        if passed { "✓" } else { "✗" },
+        name.replace('_', " ")
+    );
+}
+
+/// After the checks: the first failure in full, how the run ended if it ended early, a
+/// count. True if every check passed.
+pub fn summary(lesson: &Lesson, outcome: &Outcome) -> bool {
     let report = match outcome {
         Outcome::DoesNotCompile(errors) => {
             println!("{errors}\n");
@@ -116,23 +130,28 @@ pub fn outcome(lesson: &Lesson, outcome: &Outcome) -> bool {
         }
         Outcome::Ran(report) => report,
     };
-    println!("{} · {}\n", lesson.name(), lesson.title);
-    for (name, passed) in &report.checks {
+    if let Some(how) = &report.ended_early {
         println!(
-            "  {} {}",
-            if *passed { "✓" } else { "✗" },
-            name.replace('_', " ")
+            "\nThe checks stopped before the end: the test program ended ({how}) after {} \
+             checks, during the next one. `cargo exercise {}` shows everything it printed.",
+            report.checks.len(),
+            lesson.package
         );
     }
     if let Some((name, message)) = &report.first_failure {
         println!("\nThe first failure, {}:\n", name.replace('_', " "));
         println!("{}", indent(message));
     }
-    let total = report.checks.len();
     println!(
-        "\n{}: {} of {total} checks pass",
+        "\n{}: {} of {} checks pass{}",
         lesson.name(),
-        report.passed()
+        report.passed(),
+        report.checks.len(),
+        if report.ended_early.is_some() {
+            ", then the test program stopped"
+        } else {
+            ""
+        }
     );
     report.all_passed()
 }
