@@ -131,6 +131,10 @@ fn a_stub_fails_quietly_and_a_solution_passes_then_reset_restores_the_stub() {
     let course = Course::new();
     let (output, stdout) = course.run(&["check", "01"]);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        course.run(&["list"]).1.matches("not started").count() == 2,
+        "a stub that was checked is still not started"
+    );
     assert!(stdout.contains("✗ the answer is 42"), "{stdout}");
     assert!(
         stdout.contains("return the answer"),

@@ -45,6 +45,8 @@ fn stream(from: u64, len: usize) -> Vec<u8> {
 }
 
 fn an_empty_ring_gives_nothing() {
+    // push and pop never wait: one that loops for ever ends this program (SIGALRM).
+    let _deadline = watchdog::Armed::for_seconds(10);
     let ring = Ring::new(64).unwrap();
     let mut out = [0u8; 16];
     let popped = pop(&ring, &mut out);
@@ -61,6 +63,8 @@ fn an_empty_ring_gives_nothing() {
 }
 
 fn a_full_ring_takes_nothing_more() {
+    // push and pop never wait: one that loops for ever ends this program (SIGALRM).
+    let _deadline = watchdog::Armed::for_seconds(10);
     let ring = Ring::new(64).unwrap();
     let data = stream(0, 100);
     let pushed = push(&ring, &data);
@@ -99,6 +103,8 @@ fn a_full_ring_takes_nothing_more() {
 /// One process, many small pushes and pops of different sizes, so that pieces wrap around
 /// the end of the ring in every possible place.
 fn bytes_come_out_in_order_across_the_wrap() {
+    // push and pop never wait: one that loops for ever ends this program (SIGALRM).
+    let _deadline = watchdog::Armed::for_seconds(10);
     let ring = Ring::new(64).unwrap();
     let (mut sent, mut received) = (0u64, 0u64);
     let mut out = [0u8; 64];
