@@ -159,6 +159,10 @@ fn a_stub_fails_quietly_and_a_solution_passes_then_reset_restores_the_stub() {
     let (output, stdout) = course.run(&["check", "l01-first"]);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("lesson 01: 3 of 3 checks pass"), "{stdout}");
+    assert!(
+        stdout.contains("Next: lesson 02 · The second"),
+        "what is next: {stdout}"
+    );
     assert!(course.run(&["list"]).1.contains("1 of 2 done"));
 
     std::fs::write(

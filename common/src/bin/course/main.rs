@@ -173,7 +173,7 @@ fn check_and_show(
     let outcome = check_and_remember(root, lesson, state, report::check_line)?;
     let passed = report::summary(lesson, &outcome);
     if passed {
-        report::next(root, lessons, state);
+        report::next(root, lessons, state, lesson);
     }
     Ok(passed)
 }

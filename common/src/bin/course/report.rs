@@ -53,6 +53,17 @@ pub fn first_not_done(root: &Path, lessons: &[Lesson], state: &State) -> Option<
         .cloned()
 }
 
+/// What comes after `done`: the next exercise not done after it, in order, or else the
+/// first not done before it (a learner who skipped ahead comes back to what is left).
+pub fn next_after(root: &Path, lessons: &[Lesson], state: &State, done: &Lesson) -> Option<Lesson> {
+    let not_done = |lesson: &&Lesson| status(root, lesson, state) != Status::Done;
+    let later = lessons
+        .iter()
+        .filter(|l| l.number > done.number)
+        .find(not_done);
+    later.or_else(|| lessons.iter().find(not_done)).cloned()
+}
+
 /// One line per exercise, then the progress bar and what to do next.
 pub fn list(root: &Path, lessons: &[Lesson], state: &State) {
     println!("The exercises (your code goes in lessons/NN-slug/src/exercise.rs):\n");
@@ -159,9 +170,9 @@ pub fn summary(lesson: &Lesson, outcome: &Outcome) -> bool {
     report.all_passed()
 }
 
-/// After a success: what is next.
-pub fn next(root: &Path, lessons: &[Lesson], state: &State) {
-    match first_not_done(root, lessons, state) {
+/// After a success at `done`: what is next.
+pub fn next(root: &Path, lessons: &[Lesson], state: &State, done: &Lesson) {
+    match next_after(root, lessons, state, done) {
         Some(next) => println!(
             "Done. Next: {} · {}, in {}",
             next.name(),

@@ -26,7 +26,7 @@ pub fn watch(
         clear_screen();
         let passed = crate::check_and_show(root, &lesson, lessons, state)?;
         if passed {
-            match report::first_not_done(root, lessons, state) {
+            match report::next_after(root, lessons, state, &lesson) {
                 Some(next) => lesson = next,
                 None => return Ok(ExitCode::SUCCESS),
             }
