@@ -12,6 +12,19 @@ fn book_src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../book/src")
 }
 
+/// Every chapter of the book: its file name and its text.
+fn chapters() -> Vec<(String, String)> {
+    fs::read_dir(book_src())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, fs::read_to_string(&path).unwrap())
+        })
+        .collect()
+}
+
 /// Every `{{#include path[:anchor|:lines]}}` (and `#rustdoc_include`) in `text`.
 fn includes(text: &str) -> Vec<(String, Option<String>)> {
     let mut found = Vec::new();
@@ -40,16 +53,10 @@ fn includes(text: &str) -> Vec<(String, Option<String>)> {
 fn every_include_names_a_file_and_anchor_that_exist() {
     let mut problems = Vec::new();
     let mut count = 0;
-    for entry in fs::read_dir(book_src()).unwrap() {
-        let chapter = entry.unwrap().path();
-        if chapter.extension().is_none_or(|e| e != "md") {
-            continue;
-        }
-        let text = fs::read_to_string(&chapter).unwrap();
-        let name = chapter.file_name().unwrap().to_string_lossy().into_owned();
+    for (name, text) in chapters() {
         for (path, selector) in includes(&text) {
             count += 1;
-            let file = chapter.parent().unwrap().join(&path);
+            let file = book_src().join(&path);
             let Ok(body) = fs::read_to_string(&file) else {
                 problems.push(format!("{name}: includes {path}, which does not exist"));
                 continue;
@@ -385,13 +392,7 @@ fn link_problems(name: &str, text: &str) -> (Vec<String>, usize) {
 fn every_postgres_file_and_man_page_is_linked() {
     let mut problems = Vec::new();
     let mut checked = 0;
-    for entry in fs::read_dir(book_src()).unwrap() {
-        let chapter = entry.unwrap().path();
-        if chapter.extension().is_none_or(|e| e != "md") {
-            continue;
-        }
-        let text = fs::read_to_string(&chapter).unwrap();
-        let name = chapter.file_name().unwrap().to_string_lossy().into_owned();
+    for (name, text) in chapters() {
         let (found, count) = link_problems(&format!("book/src/{name}"), &text);
         problems.extend(found);
         checked += count;

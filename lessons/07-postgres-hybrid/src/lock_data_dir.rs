@@ -69,6 +69,28 @@ pub enum Note {
     LeftSegment { shmid: i32, found: Found },
 }
 
+/// A note as a line of the story, the words lessons 07 and 14 print it in.
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Note::StaleLockFile { pid } => write!(
+                f,
+                "found a lock file of PID {pid}, which is not running: another server might \
+                 have been running; trying to start anyway"
+            ),
+            Note::RemovedSegment { key, shmid } => write!(
+                f,
+                "its segment (key {}, shmid {shmid}) is ours and nobody has it attached: \
+                 removed it",
+                key_hex(*key)
+            ),
+            Note::LeftSegment { shmid, found } => {
+                write!(f, "its segment shmid {shmid} is {found} now: left it alone")
+            }
+        }
+    }
+}
+
 // ANCHOR: lock
 /// `CreateLockFile`: make `dir/postmaster.pid` ours, or say why not. A lock file left by a
 /// dead server is checked (see [`decide`]), cleaned up, and the creation tried again. A

@@ -7,8 +7,7 @@
 use std::path::Path;
 
 use common::{Result, parent, section};
-use l06_keys_and_strangers::key_hex;
-use l07_postgres_hybrid::{LockFile, Note, lock_data_dir, now};
+use l07_postgres_hybrid::{LockFile, lock_data_dir, now};
 
 // ANCHOR: lock
 pub fn take_the_directory(dir: &Path) -> Result<LockFile> {
@@ -19,20 +18,7 @@ pub fn take_the_directory(dir: &Path) -> Result<LockFile> {
         lock.path().display()
     ));
     for note in notes {
-        match note {
-            Note::StaleLockFile { pid } => parent!(
-                "found a lock file of PID {pid}, which is not running: another server might \
-                 have been running; trying to start anyway"
-            ),
-            Note::RemovedSegment { key, shmid } => parent!(
-                "its segment (key {}, shmid {shmid}) is ours and nobody has it attached: \
-                 removed it",
-                key_hex(key)
-            ),
-            Note::LeftSegment { shmid, found } => {
-                parent!("its segment shmid {shmid} is {found} now: left it alone")
-            }
-        }
+        parent!("{note}");
     }
     parent!(
         "open(DIR, O_TMPFILE), write, linkat(\"{}\"): created whole; the directory is ours",

@@ -5,8 +5,7 @@
 use std::path::Path;
 
 use common::{Result, parent};
-use l06_keys_and_strangers::key_hex;
-use l07_postgres_hybrid::{LockFile, Note, lock_data_dir, now};
+use l07_postgres_hybrid::{LockFile, lock_data_dir, now};
 use l14_mini_postmaster::{CONTROL_FILE, DataFiles, TABLE_FILE, WAL_FILE};
 
 use crate::step;
@@ -22,22 +21,9 @@ pub fn take_the_directory(dir: &Path) -> Result<LockFile> {
     parent!("the postmaster is parent pid {}", std::process::id());
     // What a server that died without cleaning up (kill -9) left behind, and what became of it.
     for note in notes {
-        match note {
-            Note::StaleLockFile { pid } => parent!(
-                "found a lock file of PID {pid}, which is not running: another server might \
-                 have been running; trying to start anyway"
-            ),
-            Note::RemovedSegment { key, shmid } => parent!(
-                "its segment (key {}, shmid {shmid}) is ours and nobody has it attached: \
-                 removed it",
-                key_hex(key)
-            ),
-            Note::LeftSegment { shmid, found } => {
-                parent!("its segment shmid {shmid} is {found} now: left it alone")
-            }
-        }
+        parent!("{note}");
     }
-    parent!("open(\"postmaster.pid\", O_CREAT|O_EXCL, 0600): created; the directory is ours");
+    parent!("postmaster.pid written whole (O_TMPFILE, then linkat): the directory is ours");
     DataFiles::create(dir)?;
     parent!("initdb: empty {TABLE_FILE} (the table) and {WAL_FILE}; {CONTROL_FILE}: shut down");
     Ok(lock)
