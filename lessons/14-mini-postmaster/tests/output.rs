@@ -5,13 +5,15 @@
 //! segment, no process.
 #![cfg(not(feature = "exercise"))]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::{cargo_bin, cargo_bin_cmd};
 use l07_postgres_hybrid::LOCK_FILE;
+
+mod held;
+use held::Held;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -157,60 +159,6 @@ fn pids_in(stdout: &str) -> Vec<Pid> {
     pids
 }
 
-/// A held server: stopped with SIGINT (a fast shutdown, which leaves nothing behind) if the
-/// test fails before it sends its own signal.
-struct Held {
-    process: std::process::Child,
-    lines: std::io::Lines<BufReader<std::process::ChildStdout>>,
-}
-
-impl Held {
-    fn start(dir: &Path) -> Held {
-        let mut process = Command::new(cargo_bin!("l14-mini-postmaster"))
-            .arg("start")
-            .arg(dir)
-            .arg("--hold")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(process.stdout.take().unwrap()).lines();
-        Held { process, lines }
-    }
-
-    /// Its output up to and including the line that says it holds (no sleeping: the line is
-    /// printed and flushed once the workload is done).
-    fn until_holding(&mut self) -> String {
-        let mut text = String::new();
-        for line in self.lines.by_ref() {
-            let line = line.unwrap();
-            text += &line;
-            text.push('\n');
-            if line.contains("holding: ") {
-                return text;
-            }
-        }
-        panic!("the held server ended before it said it was holding:\n{text}");
-    }
-
-    /// Sends `signal`, reads the rest of its output, waits for it; its exit status must be 0.
-    fn stop(&mut self, signal: Signal) -> String {
-        kill(Pid::from_raw(self.process.id() as i32), signal).unwrap();
-        let rest: Vec<String> = self.lines.by_ref().map(Result::unwrap).collect();
-        let status = self.process.wait().unwrap();
-        assert!(status.success(), "the held server ended with {status}");
-        rest.iter().map(|line| format!("{line}\n")).collect()
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if let Ok(None) = self.process.try_wait() {
-            let _ = kill(Pid::from_raw(self.process.id() as i32), Signal::SIGINT);
-            let _ = self.process.wait();
-        }
-    }
-}
-
 fn assert_nothing_left(dir: &Path, stdout: &str) {
     assert_segment_removed(stdout);
     assert_only_the_files_left(dir);
@@ -226,7 +174,7 @@ fn assert_nothing_left(dir: &Path, stdout: &str) {
 #[test]
 fn held_server_shows_in_status_and_stops_on_sigterm() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut held = Held::start(tmp.path());
+    let mut held = Held::start(Command::new(cargo_bin!("l14-mini-postmaster")), tmp.path());
     let story = held.until_holding();
     let output = cargo_bin_cmd!("l14-mini-postmaster")
         .arg("status")
@@ -248,7 +196,7 @@ fn held_server_shows_in_status_and_stops_on_sigterm() {
 #[test]
 fn held_server_stops_cleanly_on_sigint() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut held = Held::start(tmp.path());
+    let mut held = Held::start(Command::new(cargo_bin!("l14-mini-postmaster")), tmp.path());
     let story = held.until_holding();
     let rest = held.stop(Signal::SIGINT);
     assert!(rest.contains("received fast shutdown request"), "{rest}");
@@ -300,7 +248,7 @@ impl Drop for Leftover {
 #[test]
 fn a_start_after_kill_9_says_what_it_cleaned_up() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut held = Held::start(tmp.path());
+    let mut held = Held::start(Command::new(cargo_bin!("l14-mini-postmaster")), tmp.path());
     let story = held.until_holding();
     let shmid: i32 = story
         .split("= shmid ")

@@ -15,14 +15,15 @@
 #![cfg(not(feature = "exercise"))]
 
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin;
 use l06_keys_and_strangers::key_hex;
 use l07_postgres_hybrid::{LOCK_FILE, PidFile};
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+mod held;
+use held::Held;
 use snapshots::postgres::{SKIPPED, Server, attached, children_of, wait_until_gone};
 
 /// `postmaster.pid`'s lines, shown one by one after what each holds (`line 1: the
@@ -295,7 +296,7 @@ fn postgresql_refuses_while_the_mini_postmasters_orphans_live() {
 
     let mut mini = Held::start(server.as_server_user(&binary), &data);
     let story = mini.until_holding();
-    let postmaster = Pid::from_raw(mini.process.id() as i32);
+    let postmaster = mini.pid();
     let children = children_of(postmaster);
     server.watch(&[postmaster]);
     server.watch(&children);
@@ -403,48 +404,4 @@ fn lock_file_shmem(dir: &Path) -> (l06_keys_and_strangers::Key, i32) {
     PidFile::parse(&text)
         .and_then(|pid_file| pid_file.shmem)
         .expect("line 7: key and shmid")
-}
-
-/// A mini postmaster held up (`start DIR --hold`); killed and reaped if the test ends first.
-struct Held {
-    process: Child,
-    lines: std::io::Lines<std::io::BufReader<ChildStdout>>,
-}
-
-impl Held {
-    fn start(mut command: Command, dir: &Path) -> Held {
-        use std::io::BufRead;
-        let mut process = command
-            .arg("start")
-            .arg(dir)
-            .arg("--hold")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = std::io::BufReader::new(process.stdout.take().unwrap()).lines();
-        Held { process, lines }
-    }
-
-    /// Its output up to and including the line that says it holds.
-    fn until_holding(&mut self) -> String {
-        let mut text = String::new();
-        for line in self.lines.by_ref() {
-            let line = line.unwrap();
-            text += &line;
-            text.push('\n');
-            if line.contains("holding: ") {
-                return text;
-            }
-        }
-        panic!("the mini postmaster ended before it held:\n{text}");
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if let Ok(None) = self.process.try_wait() {
-            let _ = self.process.kill();
-            let _ = self.process.wait();
-        }
-    }
 }
