@@ -1,0 +1,322 @@
+//! The Chinese edition (`book/po/zh-CN.po`, see `book/po/README.md`) must keep up with the
+//! English book and must never change what a reader types or sees on their screen.
+//!
+//! - Every block of included code or output is marked `<!-- i18n:skip -->`, so that a
+//!   snapshot change never makes a message of the translation stale.
+//! - Every message is translated, none is fuzzy, and each translation keeps its message's
+//!   inline code, link targets and bold text; its images exist.
+//! - With `mdbook` and `mdbook-gettext` installed, the Chinese book builds, with every
+//!   include in, and its chapters are in Chinese. Without them this part says it was skipped
+//!   (CI installs both, and checks against a fresh extraction that nothing is missing).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SKIP: &str = "<!-- i18n:skip -->";
+
+fn book() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../book")
+}
+
+fn chapters() -> Vec<(String, String)> {
+    let mut found: Vec<_> = fs::read_dir(book().join("src"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// The fenced blocks of a chapter that include a file: (line of the fence, the line before).
+fn include_blocks(text: &str) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut blocks = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let fence = lines[i].trim_start();
+        if fence.starts_with("```") {
+            let end = (i + 1..lines.len())
+                .find(|&j| lines[j].trim_start().starts_with("```"))
+                .unwrap_or(lines.len());
+            if lines[i + 1..end].iter().any(|l| l.contains("{{#include")) {
+                let before = (0..i).rev().map(|j| lines[j]).find(|l| !l.trim().is_empty());
+                blocks.push((i + 1, before.unwrap_or("").trim().to_string()));
+            }
+            i = end + 1;
+        } else {
+            i += 1;
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_included_block_is_left_out_of_the_translation() {
+    let mut problems = Vec::new();
+    let mut count = 0;
+    for (name, text) in chapters() {
+        for (line, before) in include_blocks(&text) {
+            count += 1;
+            if before != SKIP {
+                problems.push(format!("{name}:{line}: put {SKIP} on the line before this block"));
+            }
+        }
+    }
+    assert!(count > 200, "only {count} include blocks found: is the parser broken?");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// One entry of a PO file: its flags, message and translation (unescaped).
+#[derive(Debug, Default)]
+struct Entry {
+    line: usize,
+    fuzzy: bool,
+    msgid: String,
+    msgstr: String,
+}
+
+/// A PO file's current entries (obsolete `#~` ones and the header left out).
+fn parse_po(text: &str) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut entry = Entry::default();
+    let mut field: Option<bool> = None; // Some(false): msgid, Some(true): msgstr
+    let finish = |entry: &mut Entry, entries: &mut Vec<Entry>| {
+        let done = std::mem::take(entry);
+        if !done.msgid.is_empty() {
+            entries.push(done);
+        }
+    };
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            finish(&mut entry, &mut entries);
+            field = None;
+        } else if let Some(flags) = line.strip_prefix("#,") {
+            entry.fuzzy |= flags.split(',').any(|f| f.trim() == "fuzzy");
+        } else if line.starts_with('#') {
+            continue;
+        } else if let Some(rest) = line.strip_prefix("msgid ") {
+            entry.line = n + 1;
+            entry.msgid = unquote(rest);
+            field = Some(false);
+        } else if let Some(rest) = line.strip_prefix("msgstr ") {
+            entry.msgstr = unquote(rest);
+            field = Some(true);
+        } else if line.starts_with('"') {
+            match field {
+                Some(false) => entry.msgid += &unquote(line),
+                Some(true) => entry.msgstr += &unquote(line),
+                None => panic!("zh-CN.po:{}: a string outside msgid/msgstr", n + 1),
+            }
+        } else {
+            panic!("zh-CN.po:{}: cannot read {line:?}", n + 1);
+        }
+    }
+    finish(&mut entry, &mut entries);
+    entries
+}
+
+fn unquote(quoted: &str) -> String {
+    let inner = quoted.trim().strip_prefix('"').and_then(|s| s.strip_suffix('"'));
+    let inner = inner.unwrap_or_else(|| panic!("not a quoted string: {quoted}"));
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// How many times each inline code span occurs (`` `x` ``, ``` ``x`` ```).
+fn code_spans(text: &str) -> BTreeMap<String, usize> {
+    let mut spans = BTreeMap::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('`') {
+        let ticks = rest[start..].chars().take_while(|&c| c == '`').count();
+        let after = &rest[start + ticks..];
+        let fence = "`".repeat(ticks);
+        let Some(end) = after.find(&fence) else { break };
+        *spans.entry(after[..end].trim().to_string()).or_default() += 1;
+        rest = &after[end + ticks..];
+    }
+    spans
+}
+
+/// How many times each link or image target `](target)` occurs; a Chinese copy of a
+/// diagram (`img/zh-CN/x.svg`) counts as the diagram.
+fn targets(text: &str) -> BTreeMap<String, usize> {
+    let mut found = BTreeMap::new();
+    for piece in text.split("](").skip(1) {
+        if let Some(end) = piece.find(')') {
+            let target = piece[..end].replace("img/zh-CN/", "img/");
+            *found.entry(target).or_default() += 1;
+        }
+    }
+    found
+}
+
+fn is_cjk(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
+}
+
+/// Words of English prose in a message, outside its code spans and link targets.
+fn english_words(text: &str) -> usize {
+    let mut prose = text.to_string();
+    for span in code_spans(text).keys() {
+        prose = prose.replace(span.as_str(), " ");
+    }
+    for target in targets(text).keys() {
+        prose = prose.replace(target.as_str(), " ");
+    }
+    prose
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| w.len() > 2)
+        .count()
+}
+
+fn translation() -> Vec<Entry> {
+    parse_po(&fs::read_to_string(book().join("po/zh-CN.po")).unwrap())
+}
+
+#[test]
+fn every_message_is_translated_and_keeps_code_links_and_bold() {
+    let entries = translation();
+    assert!(entries.len() > 1000, "only {} messages: is the parser broken?", entries.len());
+    let mut problems = Vec::new();
+    for e in &entries {
+        let at = format!("zh-CN.po:{} ({:.60}…)", e.line, e.msgid.replace('\n', " "));
+        if e.fuzzy {
+            problems.push(format!("{at}: fuzzy (check the translation, then remove the flag)"));
+        }
+        if e.msgstr.trim().is_empty() {
+            problems.push(format!("{at}: not translated"));
+            continue;
+        }
+        if code_spans(&e.msgid) != code_spans(&e.msgstr) {
+            problems.push(format!("{at}: inline code differs from the English"));
+        }
+        if targets(&e.msgid) != targets(&e.msgstr) {
+            problems.push(format!("{at}: link or image targets differ from the English"));
+        }
+        if e.msgid.matches("**").count() != e.msgstr.matches("**").count() {
+            problems.push(format!("{at}: bold text differs from the English"));
+        }
+        if english_words(&e.msgid) >= 4 && !e.msgstr.chars().any(is_cjk) {
+            problems.push(format!("{at}: English prose left in English"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_translated_images_exist() {
+    let src = book().join("src");
+    let mut count = 0;
+    for e in translation() {
+        for piece in e.msgstr.split("](").skip(1) {
+            let Some(end) = piece.find(')') else { continue };
+            let target = &piece[..end];
+            if target.starts_with("img/") {
+                count += 1;
+                assert!(src.join(target).is_file(), "{target}: no such file in book/src");
+            }
+        }
+    }
+    assert!(count >= 8, "only {count} images in the translation");
+}
+
+/// `name` when it runs (`--help` or a build), None when it is not installed.
+fn installed(name: &str) -> bool {
+    Command::new(name).arg("--help").output().is_ok()
+}
+
+#[test]
+fn the_chinese_edition_builds_in_chinese() {
+    if !installed("mdbook") || !installed("mdbook-gettext") {
+        eprintln!(
+            "skipped: the Chinese build needs mdbook and mdbook-gettext \
+             (cargo install mdbook-i18n-helpers --locked --version 0.4.0)"
+        );
+        return;
+    }
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("zh-CN-{}", std::process::id()));
+    let built = Command::new("mdbook")
+        .arg("build")
+        .arg(book())
+        .arg("-d")
+        .arg(&out)
+        .env("MDBOOK_BOOK__LANGUAGE", "zh-CN")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&built.stderr).into_owned();
+    let result = check_chinese_build(&out, built.status.success(), &log);
+    let _ = fs::remove_dir_all(&out);
+    if let Err(problems) = result {
+        panic!("{problems}");
+    }
+}
+
+fn check_chinese_build(out: &Path, ok: bool, log: &str) -> Result<(), String> {
+    if !ok || log.contains("ERROR") || log.contains("WARN") {
+        return Err(format!("mdbook build of the Chinese edition:\n{log}"));
+    }
+    let mut problems = Vec::new();
+    for (name, _) in chapters() {
+        if name == "SUMMARY.md" {
+            continue;
+        }
+        let page = out.join(name.replace(".md", ".html"));
+        let Ok(html) = fs::read_to_string(&page) else {
+            problems.push(format!("{}: not built", page.display()));
+            continue;
+        };
+        let main = html.split("<main>").nth(1).unwrap_or("");
+        if !html.contains(r#"<html lang="zh-CN""#) {
+            problems.push(format!("{name}: not marked lang=\"zh-CN\""));
+        }
+        if main.contains("{{#") {
+            problems.push(format!("{name}: an include was left unexpanded"));
+        }
+        if main.chars().filter(|&c| is_cjk(c)).count() < 200 {
+            problems.push(format!("{name}: hardly any Chinese in the built chapter"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+#[test]
+fn the_po_reader_reads_flags_continuations_and_escapes() {
+    let po = "msgid \"\"\nmsgstr \"\"\n\"Language: zh_CN\\n\"\n\n\
+              #: src/a.md:1\n#, fuzzy\nmsgid \"\"\n\"Say \\\"hi\\\" \"\n\"to `x`\"\nmsgstr \"说 `x`\"\n\n\
+              #~ msgid \"old\"\n#~ msgstr \"旧\"\n\n\
+              msgid \"b\"\nmsgstr \"\"\n";
+    let entries = parse_po(po);
+    assert_eq!(entries.len(), 2);
+    assert!(entries[0].fuzzy);
+    assert_eq!(entries[0].msgid, "Say \"hi\" to `x`");
+    assert_eq!(entries[0].msgstr, "说 `x`");
+    assert!(!entries[1].fuzzy);
+    assert_eq!(entries[1].msgstr, "");
+    assert_eq!(code_spans("`a` and ``b`c`` and `a`")["a"], 2);
+    assert_eq!(targets("[x](img/zh-CN/f.svg) [y](a.md#b)")["img/f.svg"], 1);
+    assert_eq!(english_words("`mmap` maps [a page](x.md)"), 2);
+}
