@@ -16,6 +16,8 @@
 //! - [`watchdog`]: an alarm for checks that must not hang, and a child that runs one.
 //! - [`Signals`]: signals blocked and read from a signalfd, the way a postmaster sleeps
 //!   until a child ends or it is told to stop.
+//! - [`po`]: the book's Chinese translation read into its messages, for
+//!   `cargo course hint --lang zh-CN` and the book's tests (no lesson uses it).
 
 mod error;
 mod fork;
@@ -24,6 +26,7 @@ pub mod marks;
 pub mod on_signal;
 pub mod parent_death;
 mod pause;
+pub mod po;
 mod signals;
 pub mod watchdog;
 

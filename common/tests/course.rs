@@ -240,6 +240,32 @@ fn hints_come_one_level_at_a_time() {
 }
 
 #[test]
+fn hints_in_chinese_come_from_the_books_translation() {
+    let course = Course::new();
+    // Two of the three levels translated; the third stays in English, and says so.
+    let po = "msgid \"\"\nmsgstr \"\"\n\"Language: zh_CN\\n\"\n\n\
+              msgid \"**Where to look.** The chapter.\"\nmsgstr \"**看哪里。** 本章。\"\n\n\
+              msgid \"**The idea.** Six times seven.\"\nmsgstr \"**思路。** 六乘七。\"\n";
+    write(course.dir.path(), "book/po/zh-CN.po", po);
+    let shown: Vec<String> = (0..3)
+        .map(|_| course.run(&["hint", "02", "--lang", "zh-CN"]).1)
+        .collect();
+    assert!(shown[0].contains("提示 1/3") && shown[0].contains("**看哪里。** 本章。"));
+    assert!(shown[0].contains("--lang zh-CN`，看下一条"), "{}", shown[0]);
+    assert!(shown[1].contains("提示 2/3") && shown[1].contains("六乘七"));
+    assert!(shown[2].contains("**The code.** `42`") && shown[2].contains("1 段还没有中文译文"));
+    assert!(shown[2].contains("参考答案在"), "{}", shown[2]);
+    // The levels seen are the same whatever the language.
+    assert!(course.run(&["hint", "02"]).1.contains("hint 3 of 3"));
+    let (output, _) = course.run(&["hint", "02", "--lang", "fr"]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "an unknown language is a usage error"
+    );
+}
+
+#[test]
 fn a_lesson_that_does_not_exist_is_one_clear_line() {
     let course = Course::new();
     let (output, stdout) = course.run(&["check", "17"]);

@@ -14,6 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::po::{self, Message};
+
 const SKIP: &str = "<!-- i18n:skip -->";
 
 fn book() -> PathBuf {
@@ -46,7 +48,10 @@ fn include_blocks(text: &str) -> Vec<(usize, String)> {
                 .find(|&j| lines[j].trim_start().starts_with("```"))
                 .unwrap_or(lines.len());
             if lines[i + 1..end].iter().any(|l| l.contains("{{#include")) {
-                let before = (0..i).rev().map(|j| lines[j]).find(|l| !l.trim().is_empty());
+                let before = (0..i)
+                    .rev()
+                    .map(|j| lines[j])
+                    .find(|l| !l.trim().is_empty());
                 blocks.push((i + 1, before.unwrap_or("").trim().to_string()));
             }
             i = end + 1;
@@ -65,81 +70,17 @@ fn every_included_block_is_left_out_of_the_translation() {
         for (line, before) in include_blocks(&text) {
             count += 1;
             if before != SKIP {
-                problems.push(format!("{name}:{line}: put {SKIP} on the line before this block"));
+                problems.push(format!(
+                    "{name}:{line}: put {SKIP} on the line before this block"
+                ));
             }
         }
     }
-    assert!(count > 200, "only {count} include blocks found: is the parser broken?");
+    assert!(
+        count > 200,
+        "only {count} include blocks found: is the parser broken?"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-}
-
-/// One entry of a PO file: its flags, message and translation (unescaped).
-#[derive(Debug, Default)]
-struct Entry {
-    line: usize,
-    fuzzy: bool,
-    msgid: String,
-    msgstr: String,
-}
-
-/// A PO file's current entries (obsolete `#~` ones and the header left out).
-fn parse_po(text: &str) -> Vec<Entry> {
-    let mut entries = Vec::new();
-    let mut entry = Entry::default();
-    let mut field: Option<bool> = None; // Some(false): msgid, Some(true): msgstr
-    let finish = |entry: &mut Entry, entries: &mut Vec<Entry>| {
-        let done = std::mem::take(entry);
-        if !done.msgid.is_empty() {
-            entries.push(done);
-        }
-    };
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            finish(&mut entry, &mut entries);
-            field = None;
-        } else if let Some(flags) = line.strip_prefix("#,") {
-            entry.fuzzy |= flags.split(',').any(|f| f.trim() == "fuzzy");
-        } else if line.starts_with('#') {
-            continue;
-        } else if let Some(rest) = line.strip_prefix("msgid ") {
-            entry.line = n + 1;
-            entry.msgid = unquote(rest);
-            field = Some(false);
-        } else if let Some(rest) = line.strip_prefix("msgstr ") {
-            entry.msgstr = unquote(rest);
-            field = Some(true);
-        } else if line.starts_with('"') {
-            match field {
-                Some(false) => entry.msgid += &unquote(line),
-                Some(true) => entry.msgstr += &unquote(line),
-                None => panic!("zh-CN.po:{}: a string outside msgid/msgstr", n + 1),
-            }
-        } else {
-            panic!("zh-CN.po:{}: cannot read {line:?}", n + 1);
-        }
-    }
-    finish(&mut entry, &mut entries);
-    entries
-}
-
-fn unquote(quoted: &str) -> String {
-    let inner = quoted.trim().strip_prefix('"').and_then(|s| s.strip_suffix('"'));
-    let inner = inner.unwrap_or_else(|| panic!("not a quoted string: {quoted}"));
-    let mut out = String::new();
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    out
 }
 
 /// How many times each inline code span occurs (`` `x` ``, ``` ``x`` ```).
@@ -189,19 +130,26 @@ fn english_words(text: &str) -> usize {
         .count()
 }
 
-fn translation() -> Vec<Entry> {
-    parse_po(&fs::read_to_string(book().join("po/zh-CN.po")).unwrap())
+fn translation() -> Vec<Message> {
+    let text = fs::read_to_string(book().join("po/zh-CN.po")).unwrap();
+    po::parse(&text).unwrap_or_else(|err| panic!("book/po/zh-CN.po: {err}"))
 }
 
 #[test]
 fn every_message_is_translated_and_keeps_code_links_and_bold() {
     let entries = translation();
-    assert!(entries.len() > 1000, "only {} messages: is the parser broken?", entries.len());
+    assert!(
+        entries.len() > 1000,
+        "only {} messages: is the parser broken?",
+        entries.len()
+    );
     let mut problems = Vec::new();
     for e in &entries {
         let at = format!("zh-CN.po:{} ({:.60}…)", e.line, e.msgid.replace('\n', " "));
         if e.fuzzy {
-            problems.push(format!("{at}: fuzzy (check the translation, then remove the flag)"));
+            problems.push(format!(
+                "{at}: fuzzy (check the translation, then remove the flag)"
+            ));
         }
         if e.msgstr.trim().is_empty() {
             problems.push(format!("{at}: not translated"));
@@ -211,7 +159,9 @@ fn every_message_is_translated_and_keeps_code_links_and_bold() {
             problems.push(format!("{at}: inline code differs from the English"));
         }
         if targets(&e.msgid) != targets(&e.msgstr) {
-            problems.push(format!("{at}: link or image targets differ from the English"));
+            problems.push(format!(
+                "{at}: link or image targets differ from the English"
+            ));
         }
         if e.msgid.matches("**").count() != e.msgstr.matches("**").count() {
             problems.push(format!("{at}: bold text differs from the English"));
@@ -233,7 +183,10 @@ fn the_translated_images_exist() {
             let target = &piece[..end];
             if target.starts_with("img/") {
                 count += 1;
-                assert!(src.join(target).is_file(), "{target}: no such file in book/src");
+                assert!(
+                    src.join(target).is_file(),
+                    "{target}: no such file in book/src"
+                );
             }
         }
     }
@@ -304,19 +257,9 @@ fn check_chinese_build(out: &Path, ok: bool, log: &str) -> Result<(), String> {
 }
 
 #[test]
-fn the_po_reader_reads_flags_continuations_and_escapes() {
-    let po = "msgid \"\"\nmsgstr \"\"\n\"Language: zh_CN\\n\"\n\n\
-              #: src/a.md:1\n#, fuzzy\nmsgid \"\"\n\"Say \\\"hi\\\" \"\n\"to `x`\"\nmsgstr \"说 `x`\"\n\n\
-              #~ msgid \"old\"\n#~ msgstr \"旧\"\n\n\
-              msgid \"b\"\nmsgstr \"\"\n";
-    let entries = parse_po(po);
-    assert_eq!(entries.len(), 2);
-    assert!(entries[0].fuzzy);
-    assert_eq!(entries[0].msgid, "Say \"hi\" to `x`");
-    assert_eq!(entries[0].msgstr, "说 `x`");
-    assert!(!entries[1].fuzzy);
-    assert_eq!(entries[1].msgstr, "");
+fn the_checks_read_code_spans_links_and_words() {
     assert_eq!(code_spans("`a` and ``b`c`` and `a`")["a"], 2);
+    assert_eq!(code_spans("`a` and ``b`c`` and `a`")["b`c"], 1);
     assert_eq!(targets("[x](img/zh-CN/f.svg) [y](a.md#b)")["img/f.svg"], 1);
     assert_eq!(english_words("`mmap` maps [a page](x.md)"), 2);
 }

@@ -3,7 +3,8 @@
 //! `cargo course` lists them with their state; `check NN` runs one lesson's checks against
 //! your `src/exercise.rs` and shows only what you need (each check, the first failure in
 //! full, a count); `watch` checks again whenever you save; `hint NN` shows the next level
-//! of hints; `reset NN` puts the original stub back; `verify` checks all sixteen. What it
+//! of hints (`--lang zh-CN`: in Chinese, from the book's translation); `reset NN` puts the
+//! original stub back; `verify` checks all sixteen. What it
 //! remembers (the last verdict for each file, the hints shown) is in `.course/` at the
 //! workspace root, which git ignores and `cargo clean` leaves alone.
 
@@ -52,6 +53,9 @@ enum Command {
         lesson: String,
         /// A level already shown, to read it again (1 is the first).
         level: Option<usize>,
+        /// The language: en (the default) or zh-CN, the book's Chinese edition (中文).
+        #[arg(long, value_name = "LANG", default_value = "en", value_parser = ["en", "zh-CN"])]
+        lang: String,
     },
     /// Put the original stub back in a lesson's src/exercise.rs (your version is lost).
     Reset {
@@ -140,9 +144,13 @@ fn run(root: &Path, command: Command) -> Result<ExitCode, Failure> {
             };
             Ok(watch::watch(root, &lessons, first, &mut state)?)
         }
-        Command::Hint { lesson, level } => {
+        Command::Hint {
+            lesson,
+            level,
+            lang,
+        } => {
             let lesson = lessons::find(&lessons, &lesson).map_err(Failure::Usage)?;
-            show_hint(root, &lesson, level, &mut state)?;
+            show_hint(root, &lesson, level, lang == "zh-CN", &mut state)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Reset { lesson } => {
@@ -193,11 +201,13 @@ fn check_and_remember(
     Ok(outcome)
 }
 
-/// Shows the next level of a lesson's hints, or level `again` if the learner has seen it.
+/// Shows the next level of a lesson's hints, or level `again` if the learner has seen it;
+/// in Chinese, from the book's translation, when `chinese`.
 fn show_hint(
     root: &Path,
     lesson: &Lesson,
     again: Option<usize>,
+    chinese: bool,
     state: &mut State,
 ) -> Result<(), Failure> {
     let levels = hints::levels(&root.join(lesson.hints()))?;
@@ -218,25 +228,41 @@ fn show_hint(
         }
         None => shown.min(levels.len() - 1),
     };
-    println!(
-        "{}, hint {} of {}:\n\n{}\n",
-        lesson.name(),
-        level + 1,
-        levels.len(),
-        levels[level]
-    );
-    if level + 1 < levels.len() {
-        println!(
-            "(`cargo course hint {:02}` again for the next)",
-            lesson.number
-        );
+    let (n, total, last) = (level + 1, levels.len(), level + 1 == levels.len());
+    let answer = lesson.dir.join("src/solution.rs");
+    if chinese {
+        let (text, untranslated) = hints::in_chinese(&levels[level], &hints::chinese(root)?);
+        println!("第 {:02} 课，提示 {n}/{total}：\n\n{text}\n", lesson.number);
+        if untranslated > 0 {
+            println!("（其中 {untranslated} 段还没有中文译文，显示的是英文原文。）");
+        }
+        if last {
+            println!("这是最后一条提示。参考答案在 {}。", answer.display());
+        } else {
+            println!(
+                "（再运行一次 `cargo course hint {:02} --lang zh-CN`，看下一条）",
+                lesson.number
+            );
+        }
     } else {
         println!(
-            "That was the last hint. An answer is in {}.",
-            lesson.dir.join("src/solution.rs").display()
+            "{}, hint {n} of {total}:\n\n{}\n",
+            lesson.name(),
+            levels[level]
         );
+        if last {
+            println!(
+                "That was the last hint. An answer is in {}.",
+                answer.display()
+            );
+        } else {
+            println!(
+                "(`cargo course hint {:02}` again for the next)",
+                lesson.number
+            );
+        }
     }
-    state.set_hints(&lesson.package, shown.max(level + 1) as u32);
+    state.set_hints(&lesson.package, shown.max(n) as u32);
     Ok(state.save()?)
 }
 
