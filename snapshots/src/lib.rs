@@ -32,6 +32,7 @@
 
 use std::process::Output;
 
+pub mod book;
 mod keys;
 pub mod postgres;
 pub mod postmaster;

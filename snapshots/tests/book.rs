@@ -6,23 +6,12 @@
 //! a link to the file at a fixed release or to the page on man7.org (see the second half).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use snapshots::book::chapters;
 
 fn book_src() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../book/src")
-}
-
-/// Every chapter of the book: its file name and its text.
-fn chapters() -> Vec<(String, String)> {
-    fs::read_dir(book_src())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "md"))
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, fs::read_to_string(&path).unwrap())
-        })
-        .collect()
+    snapshots::book::dir().join("src")
 }
 
 /// Every `{{#include path[:anchor|:lines]}}` (and `#rustdoc_include`) in `text`.

@@ -11,30 +11,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::po::{self, Message};
 
 const SKIP: &str = "<!-- i18n:skip -->";
 
-fn book() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../book")
-}
-
-fn chapters() -> Vec<(String, String)> {
-    let mut found: Vec<_> = fs::read_dir(book().join("src"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "md"))
-        .map(|path| {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, fs::read_to_string(&path).unwrap())
-        })
-        .collect();
-    found.sort();
-    found
-}
+use snapshots::book::{chapters, dir as book};
 
 /// The fenced blocks of a chapter that include a file: (line of the fence, the line before).
 fn include_blocks(text: &str) -> Vec<(usize, String)> {
