@@ -188,7 +188,8 @@ fn the_translated_images_exist() {
     assert!(count >= 8, "only {count} images in the translation");
 }
 
-/// `name` when it runs (`--help` or a build), None when it is not installed.
+/// Whether the program `name` can be started (with `--help`: mdbook-gettext has no such
+/// option and fails, having started).
 fn installed(name: &str) -> bool {
     Command::new(name).arg("--help").output().is_ok()
 }
