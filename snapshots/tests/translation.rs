@@ -169,7 +169,7 @@ fn every_message_is_translated_and_keeps_code_links_and_bold() {
 }
 
 #[test]
-fn the_translated_images_exist() {
+fn the_translated_images_exist_and_are_the_chinese_copies() {
     let src = book().join("src");
     let mut count = 0;
     for e in translation() {
@@ -181,6 +181,11 @@ fn the_translated_images_exist() {
                 assert!(
                     src.join(target).is_file(),
                     "{target}: no such file in book/src"
+                );
+                assert!(
+                    target.starts_with("img/zh-CN/"),
+                    "{target}: the Chinese edition would show the diagram with its English \
+                     text (make a Chinese copy in img/zh-CN/)"
                 );
             }
         }
