@@ -243,6 +243,11 @@ fn check_chinese_build(out: &Path, ok: bool, log: &str) -> Result<(), String> {
         if !html.contains(r#"<html lang="zh-CN""#) {
             problems.push(format!("{name}: not marked lang=\"zh-CN\""));
         }
+        if !html.contains("theme/language-picker") {
+            problems.push(format!(
+                "{name}: no language menu (book.toml's additional-js)"
+            ));
+        }
         if main.contains("{{#") {
             problems.push(format!("{name}: an include was left unexpanded"));
         }
