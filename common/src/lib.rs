@@ -11,7 +11,8 @@
 //! - [`pause`] waits for Enter so the reader can look from another terminal; Ctrl-C there
 //!   is an error that cleans up, not a death that leaks.
 //! - [`on_signal::Remove`]: what the kernel would keep after a SIGINT, SIGTERM or SIGHUP
-//!   (a System V segment or semaphore set, a file) is removed by the signal's handler.
+//!   (a System V segment or semaphore set, a file) is removed by the signal's handler;
+//!   [`on_signal::holding_off`] keeps those signals out between making it and registering it.
 //! - [`marks`]: files in `$TMPDIR` by which the next run finds what a `kill -9` left.
 //! - [`watchdog`]: an alarm for checks that must not hang, and a child that runs one.
 //! - [`Signals`]: signals blocked and read from a signalfd, the way a postmaster sleeps

@@ -5,7 +5,9 @@
 //! terminal (SIGHUP) end a process without running any destructor. So an owner also
 //! registers what it made here, for as long as it lives ([`Remove`]); a handler for those
 //! three signals removes everything registered by this very process (never what a forked
-//! child inherited a copy of), then dies of the signal as it would have without us.
+//! child inherited a copy of), then dies of the signal as it would have without us. Between
+//! making an object and registering it there is a moment the handler would miss: make and
+//! register inside [`holding_off`], which holds the three signals back until both are done.
 //!
 //! SIGKILL cannot be caught: for it, each lesson leaves a mark that its next run can find
 //! and clean up (a key, a magic, the creator's PID), as PostgreSQL does.
@@ -15,7 +17,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, Ordering};
 
-use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+use nix::sys::signal::{
+    SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal, sigaction, sigprocmask,
+};
 
 use crate::{Error, Result};
 
@@ -91,6 +95,22 @@ impl Drop for Remove {
             drop(unsafe { CString::from_raw(path) });
         }
     }
+}
+
+/// Runs `make`, which creates an object and registers it, with SIGINT, SIGTERM and SIGHUP
+/// held back: a signal between the creation and the registration would end the process
+/// with the object made but unknown to the handler, and it would be left behind. A signal
+/// that arrives meanwhile waits, and acts as soon as `make` has returned, when the handler
+/// finds the object registered (or, if `make` failed, nothing left to remove).
+pub fn holding_off<T>(make: impl FnOnce() -> Result<T>) -> Result<T> {
+    install_handler()?;
+    let held: SigSet = STOPPING.into_iter().collect();
+    let mut before = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&held), Some(&mut before))
+        .map_err(Error::sys("sigprocmask"))?;
+    let made = make();
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&before), None).map_err(Error::sys("sigprocmask"))?;
+    made
 }
 
 fn register(kind: u8, id: i32, path: Option<&Path>) -> Result<Remove> {

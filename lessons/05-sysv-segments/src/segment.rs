@@ -6,7 +6,7 @@
 //! the signal handler on Ctrl-C. Only in the creating process, though: a forked child
 //! holds a copy of the owner, and must not remove its parent's memory.
 
-use common::on_signal::Remove;
+use common::on_signal::{Remove, holding_off};
 use common::{Error, Result};
 use nix::errno::Errno;
 use nix::unistd::{Pid, getpid};
@@ -33,18 +33,22 @@ impl Segment {
     /// keeps other users out.
     pub fn create(key: Key, size: usize, mode: u16) -> Result<Segment> {
         let flags = libc::IPC_CREAT | libc::IPC_EXCL | i32::from(mode & 0o777);
-        // SAFETY: shmget takes plain integers and touches no memory of ours.
-        let shmid = unsafe { libc::shmget(key, size, flags) };
-        if shmid < 0 {
-            return Err(Error::sys("shmget")(Errno::last()));
-        }
-        let mut segment = Segment {
-            shmid,
-            creator: getpid(),
-            on_signal: None,
-        };
-        segment.on_signal = Some(Remove::segment(shmid)?); // on error, Drop removes it
-        Ok(segment)
+        // Ctrl-C and kill are held off from shmget to the registration: a signal in
+        // between would leave a segment that nobody knows of.
+        holding_off(|| {
+            // SAFETY: shmget takes plain integers and touches no memory of ours.
+            let shmid = unsafe { libc::shmget(key, size, flags) };
+            if shmid < 0 {
+                return Err(Error::sys("shmget")(Errno::last()));
+            }
+            let mut segment = Segment {
+                shmid,
+                creator: getpid(),
+                on_signal: None,
+            };
+            segment.on_signal = Some(Remove::segment(shmid)?); // on error, Drop removes it
+            Ok(segment)
+        })
     }
 
     pub fn id(&self) -> i32 {

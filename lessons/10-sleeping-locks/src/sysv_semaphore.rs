@@ -8,7 +8,7 @@
 //! back what a process took when it exits, however it exits.
 
 use common::marks::Mark;
-use common::on_signal::Remove;
+use common::on_signal::{Remove, holding_off};
 use common::{Error, Result};
 use l08_races::ProcessLock;
 use nix::errno::Errno;
@@ -58,31 +58,35 @@ impl SysVSemaphore {
             let semid = unsafe { libc::semget(key, 1, flags) };
             Errno::result(semid).map_err(Error::sys("semget"))
         };
-        let semid = match semget(flags) {
-            // A set with our key: made by a process that had our PID before us, so it is
-            // dead, and so is its set.
-            Err(Error::Sys {
-                errno: Errno::EEXIST,
-                ..
-            }) => {
-                let old = semget(0)?;
-                remove_semaphore_set(old)?;
-                eprintln!(
-                    "{program}: removed semaphore set semid {old}, left by a run with our pid"
-                );
-                semget(flags)?
-            }
-            other => other?,
-        };
-        let mut set = SysVSemaphore {
-            semid,
-            key,
-            creator: getpid(),
-            on_signal: None,
-            _mark: mark,
-        };
-        set.on_signal = Some(Remove::semaphore_set(semid)?); // on error, Drop removes it
-        Ok(set)
+        // Ctrl-C and kill are held off from semget to the registration: a signal in between
+        // would leave a set that nobody knows of (its mark already removed by the handler).
+        holding_off(|| {
+            let semid = match semget(flags) {
+                // A set with our key: made by a process that had our PID before us, so it is
+                // dead, and so is its set.
+                Err(Error::Sys {
+                    errno: Errno::EEXIST,
+                    ..
+                }) => {
+                    let old = semget(0)?;
+                    remove_semaphore_set(old)?;
+                    eprintln!(
+                        "{program}: removed semaphore set semid {old}, left by a run with our pid"
+                    );
+                    semget(flags)?
+                }
+                other => other?,
+            };
+            let mut set = SysVSemaphore {
+                semid,
+                key,
+                creator: getpid(),
+                on_signal: None,
+                _mark: mark,
+            };
+            set.on_signal = Some(Remove::semaphore_set(semid)?); // on error, Drop removes it
+            Ok(set)
+        })
     }
 
     /// The key it was made with (see [`set_keys`]).

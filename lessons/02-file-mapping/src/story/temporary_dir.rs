@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use common::on_signal::Remove;
+use common::on_signal::{Remove, holding_off};
 use common::{Error, Result};
 use nix::errno::Errno;
 use nix::sys::signal::kill;
@@ -42,21 +42,25 @@ pub fn temporary_dir_in(parent: &Path) -> Result<(TempDir, [Remove; 2])> {
             removed.display()
         );
     }
-    let dir = tempfile::Builder::new()
-        .prefix(&format!("{LESSON}.{}.", std::process::id()))
-        .tempdir_in(parent)
-        .map_err(|err| {
-            // Its kind only: tempfile's message names the directory it tried to make.
-            Error::Failed(format!(
-                "--dir {shown}: cannot make a directory there ({}); name a writable directory",
-                err.kind()
-            ))
-        })?;
-    let on_signal = [
-        Remove::directory(dir.path())?,
-        Remove::file(&dir.path().join("data"))?,
-    ];
-    Ok((dir, on_signal))
+    // Made and registered with the stopping signals held off: a Ctrl-C in between would
+    // leave the directory behind, unknown to the handler.
+    holding_off(|| {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{LESSON}.{}.", std::process::id()))
+            .tempdir_in(parent)
+            .map_err(|err| {
+                // Its kind only: tempfile's message names the directory it tried to make.
+                Error::Failed(format!(
+                    "--dir {shown}: cannot make a directory there ({}); name a writable directory",
+                    err.kind()
+                ))
+            })?;
+        let on_signal = [
+            Remove::directory(dir.path())?,
+            Remove::file(&dir.path().join("data"))?,
+        ];
+        Ok((dir, on_signal))
+    })
 }
 
 /// Removes the directories of earlier runs in `parent` whose process is gone; their paths.
