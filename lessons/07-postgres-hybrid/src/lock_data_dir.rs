@@ -13,6 +13,7 @@
 use std::io::ErrorKind;
 use std::path::Path;
 
+use common::on_signal::holding_off;
 use common::{Error, Result};
 use l05_sysv_segments::remove;
 use l06_keys_and_strangers::{DirId, Found, Key, classify, key_hex, postgresql_interlock};
@@ -101,7 +102,8 @@ pub fn lock_data_dir(dir: &Path, start_time: i64, notes: &mut Vec<Note>) -> Resu
     let shown = dir.display();
     for _ in 0..100 {
         let path = dir.join(LOCK_FILE);
-        match LockFile::create(dir, PidFile::new(dir, start_time)) {
+        // With Ctrl-C and kill held off until the new lock file is registered for removal.
+        match holding_off(|| Ok(LockFile::create(dir, PidFile::new(dir, start_time))))? {
             Ok(lock) => return Ok(lock),
             Err(err) if err.kind() == ErrorKind::AlreadyExists => {}
             Err(err) => {
