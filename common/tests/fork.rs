@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         an_orphan_at_safe_points_finishes_its_step,
         an_orphan_at_safe_points_leaves_a_wait_that_would_never_end,
         sigterm_removes_a_registered_segment,
+        a_signal_between_making_and_registering_waits_for_the_registration,
         a_forked_child_never_removes_its_parents_objects,
         // Last: it makes this process multi-threaded for a moment.
         fork_is_refused_with_two_threads,
@@ -263,6 +264,32 @@ fn sigterm_removes_a_registered_segment() {
         "it dies of the signal all the same"
     );
     assert!(removed, "SIGTERM left the registered segment behind");
+}
+
+fn a_signal_between_making_and_registering_waits_for_the_registration() {
+    let shmid = new_segment();
+    let child = fork_child(|| {
+        let registered = common::on_signal::holding_off(|| {
+            // The worst moment: the object exists, the handler does not know it yet.
+            signal::raise(Signal::SIGTERM).unwrap();
+            Remove::segment(shmid)
+        });
+        // Not reached: the signal acts as soon as holding_off has restored the mask.
+        drop(registered);
+        0
+    })
+    .unwrap();
+    let exit = child.wait().unwrap();
+    let removed = !segment_exists(shmid);
+    if !removed {
+        // SAFETY: IPC_RMID reads no argument.
+        unsafe { libc::shmctl(shmid, libc::IPC_RMID, std::ptr::null_mut()) };
+    }
+    assert_eq!(exit, Exit::Signal(Signal::SIGTERM));
+    assert!(
+        removed,
+        "a SIGTERM held off until the registration left the segment behind"
+    );
 }
 
 fn a_forked_child_never_removes_its_parents_objects() {
