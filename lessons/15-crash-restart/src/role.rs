@@ -1,6 +1,6 @@
 //! Who a child of the postmaster is, under the three names it goes by: the name it gives
-//! itself for `ps`, the one PostgreSQL's postmaster uses in its log, and the one our story
-//! prints. The postmaster learns everything about its children from `waitpid` and its
+//! itself for `ps` (which is also how its lines on the pipes name it), the one PostgreSQL's
+//! postmaster uses in its log, and the one our story prints. The postmaster learns everything about its children from `waitpid` and its
 //! pipes, and this is how it names them when it tells.
 
 // ANCHOR: role
@@ -29,6 +29,17 @@ impl Role {
         }
     }
 
+    /// The role whose process name this is: how a child's report names it on a pipe.
+    pub fn from_process_name(name: &str) -> Option<Role> {
+        match name {
+            "startup" => Some(Role::Startup),
+            "checkpointer" => Some(Role::Checkpointer),
+            "bgwriter" => Some(Role::BgWriter),
+            "walwriter" => Some(Role::WalWriter),
+            _ => Some(Role::Backend(name.strip_prefix("backend ")?.parse().ok()?)),
+        }
+    }
+
     /// The name PostgreSQL 15's postmaster gives such a child in its log (`LogChildExit`'s
     /// `procname`): "server process" for a backend, "checkpointer process" and so on.
     pub fn procname(self) -> &'static str {
@@ -54,3 +65,23 @@ impl std::fmt::Display for Role {
     }
 }
 // ANCHOR_END: role
+
+#[cfg(test)]
+mod tests {
+    use super::Role;
+
+    #[test]
+    fn a_process_name_names_its_role_back() {
+        for role in [
+            Role::Startup,
+            Role::Checkpointer,
+            Role::BgWriter,
+            Role::WalWriter,
+            Role::Backend(12),
+        ] {
+            assert_eq!(Role::from_process_name(&role.process_name()), Some(role));
+        }
+        assert_eq!(Role::from_process_name("backend x"), None);
+        assert_eq!(Role::from_process_name("Backend(1)"), None);
+    }
+}

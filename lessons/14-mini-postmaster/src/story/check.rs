@@ -27,19 +27,7 @@ pub fn what_they_did(server: &mut Server, workers: usize) -> Result<Vec<usize>> 
         .filter_map(|line| {
             let mut fields = line.splitn(3, '\t');
             let (role, updates, rest) = (fields.next()?, fields.next()?, fields.next()?);
-            let role = match role {
-                "Checkpointer" => Role::Checkpointer,
-                "BgWriter" => Role::BgWriter,
-                "WalWriter" => Role::WalWriter,
-                other => Role::Backend(
-                    other
-                        .trim_start_matches("Backend(")
-                        .trim_end_matches(')')
-                        .parse()
-                        .ok()?,
-                ),
-            };
-            Some((role, updates.parse().ok()?, rest))
+            Some((Role::from_process_name(role)?, updates.parse().ok()?, rest))
         })
         .collect();
     lines.sort_by_key(|(role, _, _)| *role);

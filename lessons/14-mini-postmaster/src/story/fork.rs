@@ -73,7 +73,8 @@ pub fn fork_the_children(
                 status: 1,
             });
             let line = format!(
-                "{role:?}\t{}\t{role} (child pid {}): {}\n",
+                "{}\t{}\t{role} (child pid {}): {}\n",
+                role.process_name(),
                 report.updates,
                 std::process::id(),
                 report.text

@@ -39,6 +39,16 @@ impl Role {
             Role::Backend(n) => format!("backend {n}"),
         }
     }
+
+    /// The role whose process name this is: how a child's report names it on a pipe.
+    pub fn from_process_name(name: &str) -> Option<Role> {
+        match name {
+            "checkpointer" => Some(Role::Checkpointer),
+            "bgwriter" => Some(Role::BgWriter),
+            "walwriter" => Some(Role::WalWriter),
+            _ => Some(Role::Backend(name.strip_prefix("backend ")?.parse().ok()?)),
+        }
+    }
 }
 
 /// Smart (SIGTERM): let the backends finish. Fast (SIGINT): tell them to stop now.
@@ -70,4 +80,22 @@ pub struct Requests {
     pub checkpointer: OwnedFd,
     pub bgwriter: OwnedFd,
     pub walwriter: OwnedFd,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Role;
+
+    #[test]
+    fn a_process_name_names_its_role_back() {
+        for role in [
+            Role::Checkpointer,
+            Role::BgWriter,
+            Role::WalWriter,
+            Role::Backend(3),
+        ] {
+            assert_eq!(Role::from_process_name(&role.process_name()), Some(role));
+        }
+        assert_eq!(Role::from_process_name("backend"), None);
+    }
 }

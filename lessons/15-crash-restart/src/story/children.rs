@@ -177,9 +177,12 @@ pub fn close_inherited(fds: &[RawFd]) {
     }
 }
 
-/// One line on the report pipe: `Role\ttext`. One write of less than PIPE_BUF bytes is
-/// never interleaved with another child's.
+/// One line on the report pipe: `process name\ttext`. One write of less than PIPE_BUF bytes
+/// is never interleaved with another child's.
 pub fn send_report(report: &OwnedFd, role: Role, text: &str) {
-    let _ = write(report, format!("{role:?}\t{text}\n").as_bytes());
+    let _ = write(
+        report,
+        format!("{}\t{text}\n", role.process_name()).as_bytes(),
+    );
 }
 // ANCHOR_END: fork

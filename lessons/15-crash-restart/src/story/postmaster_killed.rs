@@ -30,7 +30,7 @@ use crate::{NEXT_STEP, Options, Start, postmaster, step};
 pub fn tell_ready(pipe: OwnedFd, server: &Server) -> Result<()> {
     let mut text = String::new();
     for (role, child) in &server.children {
-        text += &format!("{role:?} {}\n", child.pid());
+        text += &format!("{} {}\n", role.process_name(), child.pid());
     }
     text += &format!("ready {}\n", NEXT_STEP.load(Ordering::Relaxed));
     write(&pipe, text.as_bytes()).map_err(Error::sys("write"))?;
@@ -116,18 +116,8 @@ fn read_ready(pipe: OwnedFd) -> Result<Vec<(Role, Pid)>> {
             return Ok(children);
         }
         let (role, pid) = line.rsplit_once(' ').unwrap_or_default();
-        let role = match role {
-            "Checkpointer" => Role::Checkpointer,
-            "BgWriter" => Role::BgWriter,
-            "WalWriter" => Role::WalWriter,
-            other => Role::Backend(
-                other
-                    .trim_start_matches("Backend(")
-                    .trim_end_matches(')')
-                    .parse()
-                    .map_err(|_| Error::Failed(format!("bad line {line:?}")))?,
-            ),
-        };
+        let role = Role::from_process_name(role)
+            .ok_or_else(|| Error::Failed(format!("bad line {line:?}")))?;
         let pid = pid
             .parse()
             .map_err(|_| Error::Failed(format!("bad line {line:?}")))?;

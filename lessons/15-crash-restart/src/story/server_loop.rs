@@ -71,7 +71,9 @@ pub fn serve(server: &mut Server, signals: &Signals, hold: bool) -> Result<Outco
             loop {
                 let mut line = String::new();
                 reports.read_line(&mut line)?;
-                if line.starts_with("Backend(") && line.contains("\tdone:") {
+                let (name, text) = line.split_once('\t').unwrap_or_default();
+                let role = Role::from_process_name(name);
+                if matches!(role, Some(Role::Backend(_))) && text.starts_with("done:") {
                     done += 1;
                 }
                 if !reports.buffer().contains(&b'\n') {
