@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::Result;
 use l01_mmap::{Mapping, page_size};
-use l06_keys_and_strangers::{Created, Header, Probe};
+use l06_keys_and_strangers::{Created, Found, Header, Probe, key_hex};
 
 use crate::shmem_size::PARTS_OFFSET;
 
@@ -22,6 +22,22 @@ use crate::shmem_size::PARTS_OFFSET;
 pub fn create_interlock(dir: &Path, lesson: u8, report: &mut dyn FnMut(&Probe)) -> Result<Created> {
     let key = l06_keys_and_strangers::key_from_inode(dir)?;
     l06_keys_and_strangers::create_from(dir, size_of::<Header>(), lesson, key, report)
+}
+
+/// What a start says of a segment the key search met on its way; nothing of one in use,
+/// where the search stops with an error that says why.
+pub fn probe_note(probe: &Probe) -> Option<String> {
+    let (key, shmid) = (key_hex(probe.key), probe.shmid);
+    match probe.found {
+        Found::Stranger => Some(format!(
+            "key {key}: shmid {shmid} is a stranger's: next key"
+        )),
+        Found::OursStale => Some(format!(
+            "key {key}: shmid {shmid} is ours, stale: removed it"
+        )),
+        Found::Gone => Some(format!("key {key}: shmid {shmid} vanished: try again")),
+        Found::OursInUse { .. } => None,
+    }
 }
 
 /// Copies the interlock's header into the start of the big mapping, as PostgreSQL copies its

@@ -25,7 +25,7 @@ pub use exercise::decide;
 
 pub use big_area::{HugePages, SharedMemory, create_anonymous_segment, huge_page_size};
 pub use cluster::{CLUSTER_FILES, refuse_a_postgresql_cluster};
-pub use interlock::{copy_header, create_interlock};
+pub use interlock::{copy_header, create_interlock, probe_note};
 pub use lock_data_dir::{Decision, Note, lock_data_dir, owner_alive};
 pub use lock_file::LockFile;
 pub use pid_file::{

@@ -10,8 +10,8 @@ use std::path::Path;
 use common::{Error, Result, parent, section};
 use l01_mmap::page_size;
 use l05_sysv_segments::{proc_entry, segment_stat};
-use l06_keys_and_strangers::{Created, DirId, Found, Probe, key_hex, read_header};
-use l07_postgres_hybrid::{SharedMemory, copy_header, create_interlock};
+use l06_keys_and_strangers::{Created, DirId, Probe, key_hex, read_header};
+use l07_postgres_hybrid::{SharedMemory, copy_header, create_interlock, probe_note};
 
 use crate::story::map_the_big_area::show_maps_line;
 
@@ -24,13 +24,8 @@ pub fn create_the_interlock(dir: &Path, shmem: &SharedMemory) -> Result<Created>
         key_hex(inode as i32)
     );
     let created = create_interlock(dir, 7, &mut |probe: &Probe| {
-        let key = key_hex(probe.key);
-        let shmid = probe.shmid;
-        match probe.found {
-            Found::Stranger => parent!("key {key}: shmid {shmid} is a stranger's: next key"),
-            Found::OursStale => parent!("key {key}: shmid {shmid} is ours, stale: removed it"),
-            Found::Gone => parent!("key {key}: shmid {shmid} vanished: try again"),
-            Found::OursInUse { .. } => {}
+        if let Some(note) = probe_note(probe) {
+            parent!("{note}");
         }
     })?;
     let (key, shmid) = (key_hex(created.key), created.segment.id());

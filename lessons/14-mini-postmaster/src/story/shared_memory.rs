@@ -6,8 +6,8 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use common::{Error, Result, Signals, parent};
-use l06_keys_and_strangers::{Found, Probe, key_hex};
-use l07_postgres_hybrid::{LockFile, STATUS_READY, ShmemPart, create_interlock};
+use l06_keys_and_strangers::{Probe, key_hex};
+use l07_postgres_hybrid::{LockFile, STATUS_READY, ShmemPart, create_interlock, probe_note};
 use l13_shmem_index::{Segment, allocation_table};
 use l14_mini_postmaster::{INDEX_CAPACITY, Pool};
 use nix::fcntl::OFlag;
@@ -49,12 +49,8 @@ pub fn create_shared_memory(
     parent!("laid out as lesson 13's region: header, ShmemIndex, bump allocator");
     // Lesson 06's search for a free key reports every segment it meets on its way.
     let interlock = create_interlock(dir, 14, &mut |probe: &Probe| {
-        let (key, shmid) = (key_hex(probe.key), probe.shmid);
-        match probe.found {
-            Found::Stranger => parent!("key {key}: shmid {shmid} is a stranger's: next key"),
-            Found::OursStale => parent!("key {key}: shmid {shmid} is ours, stale: removed it"),
-            Found::Gone => parent!("key {key}: shmid {shmid} vanished: try again"),
-            Found::OursInUse { .. } => {}
+        if let Some(note) = probe_note(probe) {
+            parent!("{note}");
         }
     })?;
     let (key, shmid) = (interlock.key, interlock.segment.id());
